@@ -1,0 +1,191 @@
+"""Settings: built once at the edge (CLI or the embedding app), then passed down explicitly.
+
+Precedence, lowest to highest: built-in defaults → ``<home>/toolfoundry.toml`` → ``TOOLFOUNDRY_*``
+environment variables → command-line flags. This is the only module that reads ``os.environ``, and
+only inside :func:`load` (the CLI hands it the environment). It owns no behaviour beyond parsing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolfoundry.core import Limits, UsageError
+
+CONFIG_NAME = "toolfoundry.toml"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SandboxSettings:
+    """How the sandbox is started."""
+
+    bwrap: str = "bwrap"
+    """The bubblewrap executable (a name looked up on PATH, or a path)."""
+    python: str = "/usr/bin/python3"
+    """The interpreter inside the sandbox; must be readable by the sandbox uid (not under /root)."""
+    uid: int = 65534
+    """The non-root uid the sandbox runs as when toolfoundry runs as root."""
+    gid: int = 65534
+    """The gid the sandbox runs as when toolfoundry runs as root."""
+    pytest_path: str = "/usr/lib/python3/dist-packages"
+    """A directory holding pytest for the sandbox interpreter (Debian's python3-pytest by default)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicySettings:
+    """The first-version policy: what is approved automatically, what waits for a human."""
+
+    auto_approve_pure: bool = True
+    """Auto-approve a tool that passes every stage and asks for no permission."""
+    human_for_permissions: bool = True
+    """A tool asking for any permission (network host, env var) waits for a human."""
+    require_examples: bool = False
+    """Reject a candidate that comes without any example (visible or held-out)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything a foundry needs to run, resolved."""
+
+    home: Path
+    """The foundry home directory."""
+    user: str = "unknown"
+    """Who is acting: the requester of new proposals, the reviewer with `review approve`."""
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    """How the sandbox is started."""
+    test_limits: Limits = field(default_factory=Limits)
+    """Limits for running tests and examples of a candidate."""
+    call_limits: Limits = field(default_factory=lambda: Limits(wall_seconds=30.0, cpu_seconds=20))
+    """Limits for one call of a deployed tool."""
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    """The policy."""
+    crash_after: str | None = None
+    """Fault injection for the durability tests: SIGKILL this process right after the named point."""
+
+    @property
+    def repo(self) -> Path:
+        """The bare git repository of tools."""
+        return self.home / "tools.git"
+
+    @property
+    def db(self) -> Path:
+        """The foundry's own SQLite database (registry, requests, audit log)."""
+        return self.home / "foundry.db"
+
+    @property
+    def dbos_db(self) -> Path:
+        """DBOS's system database (workflow checkpoints)."""
+        return self.home / "dbos.sqlite"
+
+
+DEFAULT_TOML = """\
+# toolfoundry configuration. Every value below is the default; uncomment to change it.
+# Precedence: these values < TOOLFOUNDRY_* environment variables < command-line flags.
+
+[policy]
+# A tool that passes every stage and asks for no permission is merged without a human.
+# auto_approve_pure = true
+# A tool that asks for a network host or an environment variable waits for a human reviewer.
+# human_for_permissions = true
+# Reject candidates that come with no example at all (visible or held out).
+# require_examples = false
+
+[sandbox]
+# bubblewrap executable (Debian package: bubblewrap).
+# bwrap = "bwrap"
+# Interpreter used inside the sandbox. It must be readable by the sandbox uid: a Python under /root
+# (mode 700, e.g. pyenv) is not. TOOLFOUNDRY_SANDBOX_PYTHON overrides it.
+# python = "/usr/bin/python3"
+# The non-root uid/gid the sandbox runs as when toolfoundry itself runs as root.
+# uid = 65534
+# gid = 65534
+# Where the sandbox interpreter finds pytest (Debian package: python3-pytest).
+# pytest_path = "/usr/lib/python3/dist-packages"
+
+[limits.test]
+# Limits for validating a candidate (tests + examples).
+# wall_seconds = 10.0
+# cpu_seconds = 5
+# memory_mb = 512
+# processes = 32
+# file_mb = 16
+# scratch_mb = 64
+# output_kb = 1024
+
+[limits.call]
+# Limits for one call of a deployed tool.
+# wall_seconds = 30.0
+# cpu_seconds = 20
+# memory_mb = 512
+"""
+
+
+def default_home(environ: Mapping[str, str]) -> Path:
+    """``$TOOLFOUNDRY_HOME`` if set, else ``./.toolfoundry``."""
+    return Path(environ.get("TOOLFOUNDRY_HOME") or ".toolfoundry")
+
+
+def _merge(cls: type[Any], base: Any, values: Mapping[str, Any], where: str) -> Any:
+    """A copy of dataclass ``base`` with ``values`` applied; unknown keys or wrong types → UsageError."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    updates: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise UsageError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
+        current = getattr(base, key)
+        expected = type(current)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise UsageError(f"{where}: {key} must be {expected.__name__}, got {value!r}")
+        updates[key] = value
+    return dataclasses.replace(base, **updates)
+
+
+def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | None = None) -> Settings:
+    """Resolve settings for ``home`` from its toolfoundry.toml, the environment and explicit values."""
+    env = dict(os.environ if environ is None else environ)
+    settings = Settings(home=home.absolute(), user=user or env.get("TOOLFOUNDRY_USER") or _login())
+    path = home / CONFIG_NAME
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{path}: not valid TOML: {exc}") from exc
+        settings = _apply_file(settings, data, str(path))
+    sandbox = settings.sandbox
+    if env.get("TOOLFOUNDRY_SANDBOX_PYTHON"):
+        sandbox = dataclasses.replace(sandbox, python=env["TOOLFOUNDRY_SANDBOX_PYTHON"])
+    if env.get("TOOLFOUNDRY_BWRAP"):
+        sandbox = dataclasses.replace(sandbox, bwrap=env["TOOLFOUNDRY_BWRAP"])
+    return dataclasses.replace(settings, sandbox=sandbox,
+                               crash_after=env.get("TOOLFOUNDRY_CRASH_AFTER") or None)
+
+
+def _apply_file(settings: Settings, data: Mapping[str, Any], where: str) -> Settings:
+    """Apply the sections of a parsed toolfoundry.toml."""
+    unknown = set(data) - {"policy", "sandbox", "limits"}
+    if unknown:
+        raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}")
+    policy = _merge(PolicySettings, settings.policy, data.get("policy", {}), f"{where} [policy]")
+    sandbox = _merge(SandboxSettings, settings.sandbox, data.get("sandbox", {}), f"{where} [sandbox]")
+    limits = data.get("limits", {})
+    if set(limits) - {"test", "call"}:
+        raise UsageError(f"{where}: [limits] has only 'test' and 'call' tables")
+    test = _merge(Limits, settings.test_limits, limits.get("test", {}), f"{where} [limits.test]")
+    call = _merge(Limits, settings.call_limits, limits.get("call", {}), f"{where} [limits.call]")
+    return dataclasses.replace(settings, policy=policy, sandbox=sandbox, test_limits=test, call_limits=call)
+
+
+def _login() -> str:
+    """The name of the person running toolfoundry, for the audit log."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
