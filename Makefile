@@ -1,0 +1,21 @@
+# Quick start: `make demo` runs the main job on local defaults; `make test` runs the test suite.
+PY ?= python3
+export PYTHON := $(PY)
+
+.PHONY: setup demo test lint bench
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	bash scripts/walkthrough.sh
+
+lint: setup
+	$(PY) -m ruff check src tests bench
+	$(PY) -m mypy
+
+test: lint
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/run.py

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install what toolfoundry needs on a Debian machine: bubblewrap (the sandbox), Debian's python3 with
+# pytest (the interpreter inside the sandbox), git, and the Python package itself with its dev tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+command -v git >/dev/null 2>&1 || need+=(git)
+[ -x /usr/bin/python3 ] || need+=(python3)
+[ -d /usr/lib/python3/dist-packages/pytest ] || need+=(python3-pytest)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "setup: installing Debian packages: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "setup: please install these Debian packages first: sudo apt-get install -y ${need[*]}" >&2
+    exit 2
+  fi
+fi
+PY="${PYTHON:-python3}"
+if ! "$PY" -c "import toolfoundry, pytest, mypy" >/dev/null 2>&1 || [ "${TOOLFOUNDRY_REINSTALL:-}" = 1 ]; then
+  echo "setup: pip install -e '.[dev]'"
+  "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[dev]'
+fi

@@ -1,0 +1,337 @@
+"""``Foundry``: the Python facade over a foundry home. The CLI (and later the MCP server and UI) use it.
+
+Owns the lifecycle of a home in this process: building the components from Settings, the home lock,
+launching DBOS (which resumes interrupted requests) and settling them, and the audit events of actions
+that are not workflow steps (init, calls, rollbacks, settling). It does not sequence stages — that is
+``workflow.py`` — and it does not parse flags — that is ``cli.py``.
+
+Durability across processes: only one process at a time runs workflows on a home (``<home>/.lock``);
+others wait for it. Read-only commands take the lock only when a request was interrupted, to finish it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from toolfoundry import __version__, contract, workflow
+from toolfoundry.audit import AuditLog, Event, VerifyResult
+from toolfoundry.config import CONFIG_NAME, DEFAULT_TOML, Settings
+from toolfoundry.core import (
+    JSON,
+    CallResult,
+    Candidate,
+    NotInitialised,
+    Outcome,
+    ReviewDecision,
+    SandboxUnavailable,
+    UsageError,
+)
+from toolfoundry.forge import LocalForge
+from toolfoundry.ledger import Ledger, RequestRow
+from toolfoundry.registry import DeployedTool, Registry
+from toolfoundry.sandbox import BwrapSandbox
+
+Listener = workflow.Listener
+
+
+def new_request_id() -> str:
+    """A sortable, readable, unique request id: ``YYYYmmddHHMMSS-xxxxxx``."""
+    return f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+
+
+def is_initialised(home: Path) -> bool:
+    """True when ``home`` holds a foundry created by ``toolfoundry init``."""
+    return (home / CONFIG_NAME).is_file() and (home / "tools.git" / "HEAD").is_file() \
+        and (home / "foundry.db").is_file()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InitResult:
+    """What ``init`` did."""
+
+    home: Path
+    created: bool
+    """False when the home already existed (init is idempotent)."""
+    sandbox_problem: str | None
+    """Why the sandbox cannot run here, if it cannot; proposals and calls will refuse until fixed."""
+
+
+# DBOS is a process-wide singleton: at most one home has it launched at a time.
+_launched: dict[str, Any] = {"home": None, "lock": None}
+
+
+class Foundry:
+    """A foundry home, opened. Use as a context manager or call ``close()``."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not is_initialised(settings.home):
+            raise NotInitialised(f"{settings.home} is not a toolfoundry home; run `toolfoundry init`"
+                                 f" (or pass --home / set TOOLFOUNDRY_HOME)")
+        self.settings = settings
+        self.forge = LocalForge(settings.repo)
+        self.audit = AuditLog(settings.db, settings.home / "audit.head")
+        self.ledger = Ledger(settings.db)
+        self.registry = Registry(settings.db, self.forge)
+        self.sandbox = BwrapSandbox(settings.sandbox)
+        self._runtime = workflow.Runtime(settings=settings, sandbox=self.sandbox, forge=self.forge,
+                                         audit=self.audit, registry=self.registry, ledger=self.ledger)
+        self._progress: Callable[[str], None] = lambda message: None
+
+    # ── lifecycle ──────────────────────────────────────────────────────────────────────────────
+
+    @staticmethod
+    def init(settings: Settings) -> InitResult:
+        """Create the home: bare tool repository with an initial commit, config, database. Idempotent."""
+        home = settings.home
+        created = not is_initialised(home)
+        home.mkdir(parents=True, exist_ok=True)
+        home.chmod(0o700)  # the database, the repo and the held-out examples are nobody else's business
+        if not (home / CONFIG_NAME).exists():
+            (home / CONFIG_NAME).write_text(DEFAULT_TOML, encoding="utf-8")
+        commit = LocalForge(settings.repo).init()
+        audit = AuditLog(settings.db, home / "audit.head")
+        Ledger(settings.db).close()
+        Registry(settings.db, LocalForge(settings.repo)).close()
+        audit.append("home.initialised", request_id=None, actor=settings.user,
+                     data={"home": str(home), "initial_commit": commit, "version": __version__}, key="init")
+        problem = None
+        try:
+            BwrapSandbox(settings.sandbox).check()
+        except SandboxUnavailable as exc:
+            problem = str(exc)
+        return InitResult(home=home, created=created, sandbox_problem=problem)
+
+    def __enter__(self) -> Foundry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop DBOS if this foundry launched it, release the home lock, close the databases."""
+        if _launched["home"] == str(self.settings.home):
+            from dbos import DBOS
+            DBOS.destroy(destroy_registry=False)
+            workflow.install(None)
+            lock: IO[str] = _launched["lock"]
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+            _launched.update(home=None, lock=None)
+        self.ledger.close()
+        self.registry.close()
+        self.audit.close()
+
+    def on_progress(self, callback: Callable[[str], None]) -> None:
+        """Receive one-line messages about long waits (the lock, resuming interrupted requests)."""
+        self._progress = callback
+
+    def _launch(self, *, wait: bool = True) -> bool:
+        """Take the home lock and launch DBOS (resuming interrupted workflows); False if busy and not wait."""
+        home = str(self.settings.home)
+        if _launched["home"] == home:
+            return True
+        if _launched["home"] is not None:
+            raise UsageError(f"another foundry ({_launched['home']}) is open in this process; close it first")
+        lock = open(self.settings.home / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 (held until close)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                lock.close()
+                return False
+            self._progress("waiting for another toolfoundry process working on this home…")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        from dbos import DBOS
+        workflow.install(self._runtime)
+        DBOS(config={"name": "toolfoundry", "application_version": __version__, "log_level": "WARNING",
+                     "system_database_url": f"sqlite:///{self.settings.dbos_db}"})
+        DBOS.launch()
+        _launched.update(home=home, lock=lock)
+        self._settle()
+        return True
+
+    def _settle(self) -> None:
+        """Wait for every interrupted request to finish or park, so commands see a consistent home."""
+        from dbos import DBOS
+        for row in self.ledger.with_status("running"):
+            self._progress(f"resuming interrupted request {row.id}…")
+            for wid in (workflow.deliver_id(row.id), row.id):
+                status = DBOS.get_workflow_status(wid)
+                if status is None:
+                    continue
+                if status.status not in ("SUCCESS", "ERROR", "CANCELLED"):
+                    DBOS.retrieve_workflow(wid).get_result()
+                break
+            after = self.ledger.get(row.id)
+            if after is not None and after.status == "running":
+                self._repair(row.id)
+
+    def _repair(self, rid: str) -> None:
+        """A request left 'running' whose workflow is not running: put it back where it truly is."""
+        from dbos import DBOS
+        validate = DBOS.get_workflow_status(rid)
+        if validate is not None and validate.status == "SUCCESS" and DBOS.get_workflow_status(
+                workflow.deliver_id(rid)) is None and isinstance(validate.output, Outcome) \
+                and validate.output.status == "pending_review":
+            self.ledger.update(rid, status="pending_review")  # an approval died before it was recorded
+            return
+        reason = "interrupted, and its workflow could not be resumed" if validate is None else \
+            f"its workflow ended in {validate.status}: {validate.error!r}"[:500]
+        self.ledger.update(rid, status="failed", reason=reason)
+        self.audit.append("request.closed", request_id=rid, actor="foundry",
+                          data={"status": "failed", "reason": reason}, key=f"{rid}:closed")
+
+    def settle(self) -> None:
+        """Finish any interrupted request (cheap when there is none); skip if another process is at work."""
+        if self.ledger.with_status("running"):
+            self._launch(wait=False)
+
+    # ── requests ───────────────────────────────────────────────────────────────────────────────
+
+    def propose(self, candidate: Candidate, *, requester: str | None = None,
+                on_event: Listener | None = None) -> Outcome:
+        """Run a candidate through the whole workflow; returns deployed, rejected or pending_review."""
+        self.sandbox.check()  # fail closed before anything is recorded
+        self._launch()
+        from dbos import DBOS, SetWorkflowID
+        rid = new_request_id()
+        if on_event is not None:
+            self._runtime.listeners.append(on_event)
+        try:
+            with SetWorkflowID(rid):
+                handle = DBOS.start_workflow(workflow.validate, rid, candidate, requester or self.settings.user)
+            outcome: Outcome = handle.get_result()
+        finally:
+            if on_event is not None:
+                self._runtime.listeners.remove(on_event)
+        return outcome
+
+    def request_row(self, request_id: str) -> RequestRow:
+        """A request by id or unique prefix; UsageError if none or ambiguous."""
+        rows = self.ledger.find(request_id)
+        exact = [r for r in rows if r.id == request_id]
+        if exact:
+            return exact[0]
+        if not rows:
+            raise UsageError(f"no request {request_id!r}")
+        if len(rows) > 1:
+            raise UsageError(f"{request_id!r} matches {len(rows)} requests: {', '.join(r.id for r in rows[:5])}")
+        return rows[0]
+
+    def pending(self) -> list[RequestRow]:
+        """Requests waiting for a human, oldest first."""
+        return self.ledger.with_status("pending_review")
+
+    def review(self, request_id: str, *, approve: bool, reviewer: str, reason: str = "",
+               on_event: Listener | None = None) -> Outcome:
+        """Approve (merge and deploy) or reject a pending request. The requester may not review its own."""
+        row = self.request_row(request_id)
+        if row.status != "pending_review":
+            raise UsageError(f"request {row.id} is {row.status}, not pending review")
+        if reviewer == row.requester:
+            raise UsageError(f"{reviewer} requested {row.id} and cannot review it; another person must"
+                             f" (use --as NAME to say who is reviewing)")
+        if not approve and not reason.strip():
+            raise UsageError("a rejection needs a reason (--reason TEXT)")
+        self._launch()
+        from dbos import DBOS, SetWorkflowID
+        proposal = DBOS.get_event(row.id, "proposal", timeout_seconds=0)
+        if not isinstance(proposal, workflow.Proposal):
+            raise UsageError(f"request {row.id} has no recorded proposal to review")
+        self.ledger.update(row.id, status="running")
+        if on_event is not None:
+            self._runtime.listeners.append(on_event)
+        try:
+            with SetWorkflowID(workflow.deliver_id(row.id)):
+                handle = DBOS.start_workflow(workflow.deliver, proposal,
+                                             ReviewDecision(approve=approve, reviewer=reviewer, reason=reason))
+            outcome: Outcome = handle.get_result()
+        finally:
+            if on_event is not None:
+                self._runtime.listeners.remove(on_event)
+        return outcome
+
+    # ── deployed tools ─────────────────────────────────────────────────────────────────────────
+
+    def tools(self) -> list[DeployedTool]:
+        """The active version of every deployed tool."""
+        return self.registry.active()
+
+    def call(self, name: str, args: dict[str, JSON], *, caller: str | None = None) -> CallResult:
+        """Call a deployed tool in the sandbox: the reviewed bytes, hash-checked, never in this process."""
+        self.sandbox.check()
+        loaded = self.registry.load(name)
+        spec = loaded.tool.spec
+        problems = contract.validate(spec["args_schema"], args)
+        if problems:
+            raise UsageError(f"arguments for {name}{spec['signature']}: {'; '.join(problems)}")
+        start = time.perf_counter()
+        report = self.sandbox.run_cases(code=loaded.code, function=str(spec["function"]), cases=[args],
+                                        permissions=loaded.tool.permissions, limits=self.settings.call_limits)
+        ms = (time.perf_counter() - start) * 1000
+        result = _call_result(report, spec, ms)
+        result = CallResult(ok=result.ok, result=result.result, error=result.error, tool=loaded.tool.ref, ms=ms)
+        self.audit.append("call", request_id=loaded.tool.request_id, actor=caller or self.settings.user, data={
+            **loaded.tool.ref.to_json(), "ok": result.ok, "ms": round(ms, 2),
+            "args_sha256": hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest(),
+            "error": result.error})
+        return result
+
+    def rollback(self, name: str, to: int | None = None, *, actor: str | None = None) -> DeployedTool:
+        """Make an earlier version of ``name`` the active one; audited."""
+        old, new = self.registry.rollback(name, to)
+        self.registry.load(name)  # the version we roll back to must still load with its reviewed hash
+        self.audit.append("rollback", request_id=new.request_id, actor=actor or self.settings.user,
+                          data={"name": name, "from": old.ref.version, "to": new.ref.version,
+                                "sha256": new.ref.sha256, "commit": new.ref.commit})
+        return new
+
+    # ── audit ──────────────────────────────────────────────────────────────────────────────────
+
+    def verify(self) -> VerifyResult:
+        """Check the audit chain."""
+        return self.audit.verify()
+
+    def events(self, request_id: str | None = None) -> list[Event]:
+        """Audit events, optionally of one request (id or unique prefix)."""
+        if request_id is not None:
+            request_id = self.request_row(request_id).id
+        return self.audit.events(request_id=request_id)
+
+
+def _call_result(report: Any, spec: dict[str, JSON], ms: float) -> CallResult:
+    """Turn the sandbox's report for one case into a CallResult; the result must match the declared schema."""
+    if report.timed_out:
+        return CallResult(ok=False, error={"type": "Timeout", "message": "the call exceeded its wall-clock limit"})
+    if len(report.cases) != 1 or report.problems:
+        detail = "; ".join(report.problems) or "no result came back"
+        return CallResult(ok=False, error={"type": "SandboxProtocolError", "message": detail[:500]})
+    case = report.cases[0]
+    if not case.ok:
+        return CallResult(ok=False, error={"type": case.error_type or "Error", "message": case.error_message})
+    problems = contract.validate(spec["result_schema"], case.value)
+    if problems:
+        return CallResult(ok=False, error={"type": "BadResult",
+                                           "message": f"result does not match {spec['signature']}: "
+                                                      + "; ".join(problems)[:400]})
+    return CallResult(ok=True, result=case.value)
+
+
+@contextmanager
+def opened(settings: Settings) -> Iterator[Foundry]:
+    """``with opened(settings) as foundry:`` — open, settle interrupted requests, close."""
+    foundry = Foundry(settings)
+    try:
+        yield foundry
+    finally:
+        foundry.close()

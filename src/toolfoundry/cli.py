@@ -1,0 +1,320 @@
+"""The ``toolfoundry`` command line: parses flags, builds Settings, calls the API, prints, exits.
+
+Exit codes (a contract): 0 success, 1 the request was rejected or the call failed, 2 usage or
+infrastructure error (one-line reason on stderr), 3 pending review. Owns presentation only: every
+decision is made in the API and below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from toolfoundry import config
+from toolfoundry.api import Foundry
+from toolfoundry.core import JSON, Outcome, ToolfoundryError, UsageError, Verdict
+from toolfoundry.intake import load_candidate
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="toolfoundry: validate, review, merge and load new tools for LLM agents, safely.")
+review_app = typer.Typer(no_args_is_help=True, help="Review requests that wait for a human.")
+audit_app = typer.Typer(no_args_is_help=True, help="Inspect and verify the hash-chained audit log.")
+app.add_typer(review_app, name="review")
+app.add_typer(audit_app, name="audit")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="Foundry home (default $TOOLFOUNDRY_HOME, else ./.toolfoundry).",
+                                             show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+AsOpt = Annotated[str | None, typer.Option("--as", help="Who is acting (default: the logged-in user).")]
+EXIT = {"deployed": 0, "rejected": 1, "pending_review": 3, "failed": 2, "running": 2}
+
+
+def _settings(home: Path | None, user: str | None = None) -> config.Settings:
+    return config.load(home or config.default_home(os.environ), os.environ, user=user)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"toolfoundry: error: {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _open(home: Path | None, user: str | None = None, *, settle: bool = True) -> Foundry:
+    foundry = Foundry(_settings(home, user))
+    foundry.on_progress(lambda message: err.print(f"[dim]{escape(message)}[/dim]"))
+    if settle:
+        foundry.settle()
+    return foundry
+
+
+def _print_json(data: JSON) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+# ── rendering ──────────────────────────────────────────────────────────────────────────────────
+
+
+def _render_verdict(v: Verdict) -> None:
+    mark = "[green]✓[/green]" if v.ok else "[red]✗[/red]"
+    out.print(f"  {mark} {v.stage:<9} {v.ms:8.1f} ms")
+    for f in v.findings:
+        where = f" {f.file}:{f.line}" if f.file and f.line else (f" {f.file}" if f.file else "")
+        colour = {"error": "red", "warning": "yellow", "info": "dim"}[f.severity]
+        out.print(f"      [{colour}]{f.severity}[/{colour}] {escape(f.code)}{escape(where)}: {escape(f.message)}")
+        if f.input is not None:
+            out.print(f"        input:    {escape(json.dumps(f.input))}")
+        if f.expected is not None or f.actual is not None:
+            out.print(f"        expected: {escape(json.dumps(f.expected))}")
+            out.print(f"        actual:   {escape(json.dumps(f.actual))}")
+
+
+def _listener(rid: str, kind: str, data: dict[str, JSON]) -> None:
+    if kind == "request.opened":
+        out.print(f"[bold]request {rid}[/bold] ({data.get('examples')} examples, {data.get('holdout')} held out,"
+                  f" tests: {'yes' if data.get('tests') else 'no'})")
+    elif kind == "stage":
+        _render_verdict(Verdict(stage=str(data["stage"]), ok=bool(data["ok"]), ms=float(data["ms"]),
+                                findings=tuple(_finding(f) for f in data["findings"])))
+    elif kind == "policy.decision":
+        out.print(f"  → policy: {data['route']} ({data['rule']}): {escape(str(data['reason']))}")
+    elif kind == "pr.opened":
+        out.print(f"  → pull request {data['branch']} ({str(data['commit'])[:12]}): {data['name']} v{data['version']}")
+    elif kind == "review.decided":
+        verb = "approved" if data["approve"] else "rejected"
+        out.print(f"  → {verb} by {escape(str(data['reviewer']))}")
+    elif kind == "merge":
+        out.print(f"  → merged into main at {str(data['commit'])[:12]}")
+    elif kind == "deploy":
+        out.print(f"  → loaded {data['name']} v{data['version']}, sha256 {str(data['sha256'])[:16]}… verified")
+
+
+def _finding(data: Any) -> Any:
+    from toolfoundry.core import Finding
+    return Finding(**data)
+
+
+def _finish(outcome: Outcome, as_json: bool) -> NoReturn:
+    if as_json:
+        _print_json(outcome.to_json())
+    else:
+        colour = {"deployed": "green", "rejected": "red", "pending_review": "yellow"}.get(outcome.status, "red")
+        out.print(f"[bold {colour}]{outcome.status}[/bold {colour}]: {escape(outcome.reason)}")
+        if outcome.status == "pending_review":
+            out.print(f"  approve: toolfoundry review approve {outcome.request_id} --as REVIEWER")
+            out.print(f"  reject:  toolfoundry review reject {outcome.request_id} --reason TEXT --as REVIEWER")
+    if outcome.status == "failed" and not as_json:
+        err.print(f"toolfoundry: error: {escape(outcome.reason)}")
+    raise typer.Exit(EXIT[outcome.status])
+
+
+# ── commands ───────────────────────────────────────────────────────────────────────────────────
+
+
+@app.command()
+def init(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Create a foundry home: a bare git repository of tools, toolfoundry.toml and the database."""
+    result = Foundry.init(_settings(home))
+    if as_json:
+        _print_json({"home": str(result.home), "created": result.created, "sandbox_problem": result.sandbox_problem})
+        return
+    out.print(f"{'initialised' if result.created else 'already initialised'}: {result.home}")
+    if result.sandbox_problem:
+        err.print(f"[yellow]warning:[/yellow] the sandbox cannot run here, so proposals and calls will be"
+                  f" refused until it can: {escape(result.sandbox_problem)}")
+
+
+@app.command()
+def propose(
+    path: Annotated[Path, typer.Argument(help="A tool module (.py) or a directory laid out like tools/<name>/.")],
+    tests: Annotated[Path | None, typer.Option("--tests", help="pytest file for the tool.")] = None,
+    examples: Annotated[Path | None, typer.Option("--examples", help="Acceptance examples (JSON list).")] = None,
+    holdout: Annotated[Path | None, typer.Option("--holdout", help="Held-out examples, never in the repo.")] = None,
+    allow_net: Annotated[list[str] | None, typer.Option("--allow-net", help="Host the tool may reach (repeatable).")] = None,
+    home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    """Validate a tool, open its pull request, route it to review, and deploy it if approved."""
+    foundry = _open(home, as_user)
+    candidate = load_candidate(path, tests=tests, examples=examples, holdout=holdout, allow_net=allow_net or [])
+    outcome = foundry.propose(candidate, on_event=None if as_json else _listener)
+    _finish(outcome, as_json)
+
+
+@app.command()
+def tools(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """List deployed tools (the active version of each)."""
+    foundry = _open(home)
+    deployed = foundry.tools()
+    if as_json:
+        _print_json([t.to_json() for t in deployed])
+        return
+    if not deployed:
+        out.print("no tools deployed yet; propose one with `toolfoundry propose PATH`")
+        return
+    table = Table("name", "version", "signature", "sha256", "description")
+    for t in deployed:
+        table.add_row(t.ref.name, str(t.ref.version), escape(str(t.spec.get("signature"))), t.ref.sha256[:12],
+                      escape(str(t.spec.get("description", "")).splitlines()[0] if t.spec.get("description") else ""))
+    out.print(table)
+
+
+@app.command()
+def call(
+    name: Annotated[str, typer.Argument(help="Tool name.")],
+    args: Annotated[str, typer.Option("--args", help='Arguments as a JSON object, e.g. \'{"text": "hi"}\'.')] = "{}",
+    home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    """Call a deployed tool in the sandbox."""
+    try:
+        parsed = json.loads(args, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise UsageError(f"--args is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise UsageError("--args must be a JSON object of keyword arguments")
+    result = _open(home, as_user).call(name, parsed)
+    if as_json:
+        _print_json(result.to_json())
+    elif result.ok:
+        out.print(json.dumps(result.result, indent=2, ensure_ascii=False))
+    else:
+        error = result.error or {}
+        err.print(f"{name} failed: {escape(str(error.get('type')))}: {escape(str(error.get('message')))}")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="Tool name.")],
+    to: Annotated[int | None, typer.Option("--to", help="Version to make active (default: the previous one).")] = None,
+    home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    """Make an earlier deployed version of a tool the active one."""
+    tool = _open(home, as_user).rollback(name, to)
+    if as_json:
+        _print_json(tool.to_json())
+    else:
+        out.print(f"{name} is now v{tool.ref.version} (sha256 {tool.ref.sha256[:12]}, commit {str(tool.ref.commit)[:12]})")
+
+
+@review_app.command("list")
+def review_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Requests waiting for a human."""
+    rows = _open(home).pending()
+    if as_json:
+        _print_json([r.to_json() for r in rows])
+        return
+    if not rows:
+        out.print("nothing waits for review")
+        return
+    table = Table("request", "tool", "requester", "since", "why")
+    for r in rows:
+        table.add_row(r.id, r.name or "?", escape(r.requester), r.updated[:19], escape(r.reason))
+    out.print(table)
+
+
+@review_app.command("show")
+def review_show(request_id: Annotated[str, typer.Argument(help="Request id (or a unique prefix).")],
+                home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """A request's evidence: stages, findings, decision, the diff, and its audit trail."""
+    foundry = _open(home)
+    row = foundry.request_row(request_id)
+    diff = foundry.forge.diff(row.id) if foundry.forge.branch_head(row.id) else ""
+    events = foundry.events(row.id)
+    if as_json:
+        _print_json({**row.to_json(), "diff": diff, "events": [e.to_json() for e in events]})
+        return
+    out.print(f"[bold]request {row.id}[/bold]  {row.status}  tool {row.name}  requested by {escape(row.requester)}")
+    if row.decision:
+        out.print(f"policy: {row.decision['route']} ({row.decision['rule']}): {escape(str(row.decision['reason']))}")
+    for stage in (row.outcome or {}).get("stages", []):
+        _listener(row.id, "stage", stage)
+    if diff:
+        out.print("[bold]diff[/bold]")
+        out.print(escape(diff))
+    out.print("[bold]audit trail[/bold]")
+    for e in events:
+        out.print(f"  #{e.seq} {e.ts[:19]} {e.kind} by {escape(e.actor)}")
+
+
+def _decide(request_id: str, approve: bool, reason: str, home: Path | None, as_user: str | None,
+            as_json: bool) -> NoReturn:
+    foundry = _open(home, as_user)
+    outcome = foundry.review(request_id, approve=approve, reviewer=foundry.settings.user, reason=reason,
+                             on_event=None if as_json else _listener)
+    _finish(outcome, as_json)
+
+
+@review_app.command("approve")
+def review_approve(request_id: Annotated[str, typer.Argument(help="Request id (or a unique prefix).")],
+                   reason: Annotated[str, typer.Option("--reason", help="Why (optional).")] = "",
+                   home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    """Approve a pending request: merge it and deploy the tool."""
+    _decide(request_id, True, reason, home, as_user, as_json)
+
+
+@review_app.command("reject")
+def review_reject(request_id: Annotated[str, typer.Argument(help="Request id (or a unique prefix).")],
+                  reason: Annotated[str, typer.Option("--reason", help="Why (required).")] = "",
+                  home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    """Reject a pending request, with a reason."""
+    _decide(request_id, False, reason, home, as_user, as_json)
+
+
+@audit_app.command("verify")
+def audit_verify(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Check the hash chain; exit 1 naming the first bad event if anything was edited, deleted or reordered."""
+    result = _open(home).verify()
+    if as_json:
+        _print_json({"ok": result.ok, "count": result.count, "first_bad_seq": result.first_bad_seq,
+                     "reason": result.reason})
+    elif result.ok:
+        out.print(f"audit log ok: {result.count} events, chain intact")
+    else:
+        err.print(f"audit log BROKEN at event #{result.first_bad_seq}: {escape(result.reason)}")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@audit_app.command("log")
+def audit_log(request: Annotated[str | None, typer.Option("--request", help="Only this request's events.")] = None,
+              home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Print audit events (JSON: one object per line)."""
+    events = _open(home).events(request)
+    for e in events:
+        if as_json:
+            sys.stdout.write(json.dumps(e.to_json(), ensure_ascii=False) + "\n")
+        else:
+            out.print(f"#{e.seq} {e.ts[:23]} {e.kind:<17} {escape(e.actor):<10} {e.request_id or '-':<22} "
+                      f"{escape(json.dumps(e.data, ensure_ascii=False)[:100])}")
+
+
+def main() -> None:
+    """Console-script entry point: run the app and map our errors to exit code 2 with a one-line reason."""
+    try:
+        code = app(standalone_mode=False)  # returns typer.Exit's code instead of raising it
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except ToolfoundryError as exc:
+        err.print(f"toolfoundry: error: {escape(str(exc))}")
+        sys.exit(2)
+    except Exception as exc:  # click's own usage errors arrive here in non-standalone mode
+        import click
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

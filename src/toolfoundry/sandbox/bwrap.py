@@ -1,0 +1,249 @@
+"""``BwrapSandbox``: the :class:`~toolfoundry.core.Sandbox` built on bubblewrap.
+
+Owns the decisions about *what* goes into a run: which interpreter, which read-only files (the tool
+at ``/tool``, the trusted runner at ``/harness``), which uid, which limits, and the fail-closed
+``check()``. The files are staged in a fresh root-owned host directory (0755 dir, 0644 files) that
+the sandbox uid can read but not write, removed after the run. Held-out expected values never come
+here: only the args of each case. Process mechanics live in ``launcher.py``, the protocol in
+``protocol.py``, the in-sandbox half in ``runner.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import secrets
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolfoundry.config import SandboxSettings
+from toolfoundry.core import JSON, Limits, Permissions, RunReport, SandboxUnavailable, TestReport
+from toolfoundry.sandbox import protocol
+from toolfoundry.sandbox.launcher import Capture, Completed, Jail, jail_argv, launch
+
+RUNNER = Path(__file__).with_name("runner.py")
+HARNESS = "/harness/runner.py"
+PROBE = "import os, sys; sys.stdout.write('toolfoundry-sandbox-ok %d' % os.getuid())"
+PYTHON_HINT = "set [sandbox] python in toolfoundry.toml or TOOLFOUNDRY_SANDBOX_PYTHON (e.g. /usr/bin/python3)"
+TAIL_CHARS = 4000
+ERROR_LINE_MAX = 8192
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Ready:
+    """What a successful check() established, reused by every run."""
+
+    bwrap: str
+    python: str
+    binds: tuple[tuple[str, str], ...]
+    user: tuple[int, int] | None
+    uid: int
+    gid: int
+    staging: str
+
+
+class BwrapSandbox:
+    """Runs tool code under bubblewrap as a non-root uid, with rlimits and a trusted runner."""
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self._ready: _Ready | None = None
+
+    def check(self) -> None:
+        """Raise SandboxUnavailable with a one-line reason unless a real sandboxed python runs."""
+        if self._ready is None:
+            self._ready = self._probe()
+
+    def run_cases(self, *, code: str, function: str, cases: list[dict[str, JSON]],
+                  permissions: Permissions, limits: Limits) -> RunReport:
+        """Call ``function`` once per args dict, each in a fresh worker; JSON outputs only."""
+        del permissions  # this version keeps the network unshared whatever the manifest asks
+        nonce = secrets.token_hex(16)
+        stdin = protocol.request(nonce=nonce, mode="cases", function=function, cases=cases,
+                                 limits=dataclasses.asdict(limits), pytest_path=self.settings.pytest_path)
+        # the runner keeps values within output_kb in total; an error line is at most a few KiB
+        cap = limits.output_kb * 1024 + ERROR_LINE_MAX * (len(cases) + 1)
+        done = self._run({"tool.py": code}, stdin, limits, stdout_cap=cap)
+        results, problems = protocol.cases(bytes(done.stdout.head), nonce=nonce, expected=len(cases))
+        return RunReport(cases=tuple(results), exit_code=done.exit_code, timed_out=done.timed_out,
+                         stdout_tail=done.stderr.text()[-TAIL_CHARS:], ms=done.ms,
+                         problems=tuple(_launch_problems(done, limits) + problems))
+
+    def run_pytest(self, *, code: str, tests: str, limits: Limits) -> TestReport:
+        """Run ``tests`` as test_tool.py beside ``code`` as tool.py, in the sandbox's scratch dir."""
+        if not tests:
+            return TestReport(ran=False, exit_code=None, passed=0, failed=0, failures=(), output_tail="",
+                              timed_out=False, ms=0.0)
+        nonce = secrets.token_hex(16)
+        stdin = protocol.request(nonce=nonce, mode="pytest", function="", cases=[],
+                                 limits=dataclasses.asdict(limits), pytest_path=self.settings.pytest_path)
+        done = self._run({"tool.py": code, "test_tool.py": tests}, stdin, limits, stdout_cap=4096)
+        bodies, _problems = protocol.lines(bytes(done.stdout.head), nonce=nonce)
+        body = bodies[0] if bodies else {}
+        if body.get("pytest") == "missing":
+            raise SandboxUnavailable(f"pytest is not importable by the sandbox interpreter from "
+                                     f"{self.settings.pytest_path}: apt-get install python3-pytest "
+                                     f"(or set [sandbox] pytest_path)")
+        exit_code = body.get("exit_code")
+        if type(body.get("signal")) is int:
+            exit_code = -body["signal"]
+        output = done.stderr.text()
+        passed, failed, failures = protocol.pytest_summary(done.stderr.tail.decode("utf-8", "replace")
+                                                           if done.stderr.truncated else output)
+        return TestReport(ran=True, exit_code=exit_code if type(exit_code) is int else None, passed=passed,
+                          failed=failed, failures=failures, output_tail=output[-TAIL_CHARS:],
+                          timed_out=done.timed_out, ms=done.ms)
+
+    # ── internals ────────────────────────────────────────────────────────────────────────────
+
+    def _run(self, files: dict[str, str], stdin: bytes, limits: Limits, *, stdout_cap: int) -> Completed:
+        self.check()
+        ready = self._ready
+        assert ready is not None
+        half = limits.output_kb * 1024 // 2
+        binds = list(ready.binds)
+        pytest_path = self.settings.pytest_path
+        if os.path.isdir(pytest_path) and not _under(os.path.realpath(pytest_path), "/usr"):
+            binds.append((pytest_path, pytest_path))
+        with _staged(ready.staging, files) as root:
+            binds += [(os.path.join(root, "tool"), "/tool"), (os.path.join(root, "runner.py"), HARNESS)]
+            jail = Jail(binds=tuple(binds), scratch_bytes=limits.scratch_mb << 20)
+            argv = jail_argv(ready.bwrap, jail, [ready.python, "-I", "-S", "-X", "utf8", "-B", HARNESS])
+            return launch(argv, stdin=stdin, wall_seconds=limits.wall_seconds, user=ready.user,
+                          stdout=Capture(stdout_cap, 0), stderr=Capture(half, half))
+
+    def _probe(self) -> _Ready:
+        s = self.settings
+        bwrap = shutil.which(s.bwrap)
+        if bwrap is None:
+            raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed (looked for {s.bwrap!r}): "
+                                     "apt-get install bubblewrap")
+        root = os.geteuid() == 0
+        if root and s.uid == 0:
+            raise SandboxUnavailable("the sandbox must not run as root: set [sandbox] uid to a non-root uid")
+        uid, gid = (s.uid, s.gid) if root else (os.getuid(), os.getgid())
+        python = shutil.which(s.python) if not os.path.isabs(s.python) else s.python
+        if python is None or not os.path.isfile(python):
+            raise SandboxUnavailable(f"the sandbox interpreter {s.python} does not exist: {PYTHON_HINT}")
+        for path in (python, os.path.realpath(python)):
+            if not _usable(path, uid, gid, root=root, bits=stat.S_IROTH | stat.S_IXOTH):
+                raise SandboxUnavailable(f"the sandbox interpreter {python} is not readable by the sandbox "
+                                         f"uid {uid}: {PYTHON_HINT}")
+        binds: tuple[tuple[str, str], ...] = ()
+        real = os.path.realpath(python)
+        if not _under(real, "/usr"):
+            prefix = os.path.dirname(os.path.dirname(real))
+            binds = ((prefix, prefix),)
+        ready = _Ready(bwrap=bwrap, python=python, binds=binds, user=(uid, gid) if root else None,
+                       uid=uid, gid=gid, staging=_staging_dir(uid, gid, root=root))
+        argv = jail_argv(bwrap, Jail(binds=binds, scratch_bytes=1 << 20), [python, "-I", "-S", "-c", PROBE])
+        done = launch(argv, stdin=b"", wall_seconds=10.0, user=ready.user,
+                      stdout=Capture(4096, 0), stderr=Capture(4096, 4096))
+        _judge_probe(done, python, uid)
+        return ready
+
+
+def _judge_probe(done: Completed, python: str, uid: int) -> None:
+    """Raise SandboxUnavailable unless the probe printed the ok line with a non-root uid."""
+    out = bytes(done.stdout.head).decode("utf-8", "replace").split()
+    if done.exit_code == 0 and len(out) == 2 and out[0] == "toolfoundry-sandbox-ok":
+        if out[1] == "0":
+            raise SandboxUnavailable("the sandboxed process runs as uid 0: set [sandbox] uid to a non-root uid")
+        return
+    err = done.stderr.text().strip().splitlines()
+    first = err[0] if err else f"exit status {done.exit_code}"
+    lowered = " ".join(err).lower()
+    if done.timed_out:
+        raise SandboxUnavailable(f"a trivial sandboxed python did not finish within 10s ({first})")
+    if "namespace" in lowered or "uid map" in lowered or "setting up uid" in lowered:
+        raise SandboxUnavailable(f"user namespaces are unavailable to uid {uid} ({first}): enable unprivileged "
+                                 "user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
+                                 "user.max_user_namespaces > 0)")
+    if "execvp" in lowered or "python" in lowered:
+        raise SandboxUnavailable(f"the sandbox interpreter {python} does not start in the sandbox ({first}): "
+                                 f"{PYTHON_HINT}")
+    raise SandboxUnavailable(f"the sandbox does not start ({first})")
+
+
+def _launch_problems(done: Completed, limits: Limits) -> list[str]:
+    problems = []
+    if done.stderr.truncated:
+        problems.append(f"output truncated: the tool wrote {done.stderr.total} bytes, more than the "
+                        f"{limits.output_kb} KiB kept")
+    if done.stdout.truncated:
+        problems.append("the result channel exceeded its size limit and was truncated")
+    if not done.timed_out and done.exit_code != 0:
+        problems.append(f"the sandbox exited with status {done.exit_code}")
+    return problems
+
+
+def _under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def _usable(path: str, uid: int, gid: int, *, root: bool, bits: int) -> bool:
+    """Can ``uid``/``gid`` (no supplementary groups) reach ``path`` and use it with ``bits``?"""
+    if not root:
+        return os.access(path, os.R_OK | os.X_OK if bits & stat.S_IXOTH else os.R_OK)
+    parts = Path(os.path.abspath(path)).parts
+    for depth in range(1, len(parts)):
+        if not _allowed(os.path.join(*parts[:depth]), uid, gid, stat.S_IXOTH):
+            return False
+    return _allowed(path, uid, gid, bits)
+
+
+def _allowed(path: str, uid: int, gid: int, bits: int) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if st.st_uid == uid:
+        mode = st.st_mode >> 6
+    elif st.st_gid == gid:
+        mode = st.st_mode >> 3
+    else:
+        mode = st.st_mode
+    return mode & bits == bits
+
+
+def _staging_dir(uid: int, gid: int, *, root: bool) -> str:
+    """A host directory the sandbox uid can traverse, for the per-run read-only files."""
+    # only a parent for mkdtemp's fresh 0700-then-0755 directory, never a predictable path
+    for candidate in (tempfile.gettempdir(), "/var/tmp", "/tmp"):  # noqa: S108
+        if os.path.isdir(candidate) and _usable(candidate, uid, gid, root=root, bits=stat.S_IXOTH):
+            return candidate
+    raise SandboxUnavailable("no temporary directory is traversable by the sandbox uid "
+                             f"{uid} (tried $TMPDIR, /var/tmp, /tmp)")
+
+
+@contextlib.contextmanager
+def _staged(base: str, files: dict[str, str]) -> Iterator[str]:
+    """A fresh directory ``tool/<files>`` + ``runner.py``, readable by all, writable by us only."""
+    root = tempfile.mkdtemp(prefix="toolfoundry-run-", dir=base)
+    try:
+        # world-readable on purpose: the sandbox uid must read the tool; only we can write
+        os.chmod(root, 0o755)  # noqa: S103
+        os.mkdir(os.path.join(root, "tool"))
+        os.chmod(os.path.join(root, "tool"), 0o755)  # noqa: S103
+        for name, text in files.items():
+            _write(os.path.join(root, "tool", name), text.encode("utf-8"))
+        _write(os.path.join(root, "runner.py"), RUNNER.read_bytes())
+        yield root
+    finally:
+        shutil.rmtree(root)
+
+
+def _write(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        os.fchmod(fd, 0o644)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)

@@ -1,0 +1,371 @@
+"""The pipeline as durable DBOS workflows: the one module that knows the order of the stages.
+
+    validate: open ─▶ contract ─▶ checks ─▶ tests ─▶ oracle ─▶ policy ─▶ PR ─┬─▶ (auto) deliver
+                                                                             └─▶ pending_review
+    deliver:  review ─▶ merge ─▶ load ─▶ closed
+
+Two workflows rather than one that waits in ``DBOS.recv``: a review can take days, and a process
+parked in ``recv`` cannot exit cleanly. The approval starts ``deliver`` under the deterministic id
+``<request>.deliver``, so approving twice cannot deliver twice, and a crash at any point resumes from
+the last completed step when any toolfoundry process next opens the home.
+
+Every step is a checkpointed ``@DBOS.step``; every step that changes state writes exactly one audit
+event, keyed so a step re-run after a crash cannot write it twice. Stage modules (contract, checks,
+sandbox, oracle, policy, forge, registry) take data and return data; only this module sequences them
+and writes their results to the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from dbos import DBOS
+
+from toolfoundry import checks, contract, oracle, policy
+from toolfoundry.audit import AuditLog
+from toolfoundry.config import Settings
+from toolfoundry.core import (
+    JSON,
+    Candidate,
+    Decision,
+    Finding,
+    Outcome,
+    Permissions,
+    ReviewDecision,
+    Sandbox,
+    Status,
+    ToolfoundryError,
+    ToolRef,
+    ToolSpec,
+    Verdict,
+    verdict,
+)
+from toolfoundry.forge import LocalForge
+from toolfoundry.ledger import Ledger
+from toolfoundry.registry import Registry, tool_path
+
+Listener = Callable[[str, str, dict[str, JSON]], None]
+"""Called as ``listener(request_id, kind, data)`` after each audit event the workflow writes."""
+
+
+@dataclass(slots=True, kw_only=True)
+class Runtime:
+    """What the steps need, built by the API when it opens a home. Not durable; rebuilt per process."""
+
+    settings: Settings
+    sandbox: Sandbox
+    forge: LocalForge
+    audit: AuditLog
+    registry: Registry
+    ledger: Ledger
+    listeners: list[Listener] = field(default_factory=list)
+
+
+_runtime: Runtime | None = None
+
+
+def install(runtime: Runtime | None) -> None:
+    """Make ``runtime`` the one the steps use (the API calls this when it opens or closes a home)."""
+    global _runtime
+    _runtime = runtime
+
+
+def _rt() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("toolfoundry workflow used before a Foundry was opened")
+    return _runtime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Proposal:
+    """What ``deliver`` needs from ``validate``: a validated, reviewed-to-be candidate with its PR."""
+
+    request_id: str
+    requester: str
+    ref: ToolRef
+    spec: ToolSpec
+    permissions: Permissions
+    stages: tuple[Verdict, ...]
+    decision: Decision
+
+
+def deliver_id(request_id: str) -> str:
+    """The workflow id of a request's delivery (deterministic: a second approval cannot deliver twice)."""
+    return f"{request_id}.deliver"
+
+
+# ── helpers (not steps) ─────────────────────────────────────────────────────────────────────────
+
+
+def _audit(rid: str, kind: str, actor: str, data: dict[str, JSON], key: str) -> None:
+    rt = _rt()
+    rt.audit.append(kind, request_id=rid, actor=actor, data=data, key=f"{rid}:{key}")
+    for listener in list(rt.listeners):
+        listener(rid, kind, data)
+
+
+def _crashpoint(name: str) -> None:
+    """Fault injection for the durability tests (``TOOLFOUNDRY_CRASH_AFTER``): die here, like a power cut."""
+    if _rt().settings.crash_after == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sha256(text: str) -> str:
+    """Hex sha256 of a text's UTF-8 bytes: the hash that identifies a tool's code."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _stage(rid: str, v: Verdict) -> Verdict:
+    _audit(rid, "stage", "foundry", v.to_json(), f"stage:{v.stage}")
+    return v
+
+
+# ── validate: the steps ─────────────────────────────────────────────────────────────────────────
+
+
+@DBOS.step()
+def open_step(rid: str, candidate: Candidate, requester: str) -> None:
+    """Record the request."""
+    _rt().ledger.open(rid, requester=requester, source=candidate.source)
+    _audit(rid, "request.opened", requester, {
+        "source": candidate.source, "sha256": sha256(candidate.code), "name": candidate.name,
+        "permissions": candidate.permissions.to_json(), "examples": len(candidate.examples),
+        "holdout": len(candidate.holdout), "tests": candidate.tests is not None}, "opened")
+
+
+@DBOS.step()
+def contract_step(rid: str, candidate: Candidate) -> tuple[ToolSpec | None, Verdict]:
+    """Parse the tool contract; compare with the deployed signature; check examples against it."""
+    spec, v = contract.stage(candidate.code, name=candidate.name)
+    findings = list(v.findings)
+    if spec is not None:
+        _rt().ledger.update(rid, name=spec.name)
+        current = _rt().registry.get(spec.name)
+        if current is not None:
+            changed = contract.compare_versions(str(current.spec["signature"]), spec)
+            if changed is not None:
+                findings.append(changed)
+        for label, examples in (("example", candidate.examples), ("held-out example", candidate.holdout)):
+            for i, example in enumerate(examples, 1):
+                problems = contract.check_args(spec, example.args)
+                if problems:
+                    shown = example.args if label == "example" else None
+                    findings.append(Finding(code="contract.example-args", file="examples.json", input=shown,
+                                            message=f"{label} {i}: args do not match the signature"
+                                                    f" {spec.signature}: {'; '.join(problems)}"))
+    return spec, _stage(rid, verdict("contract", findings, v.ms, v.details))
+
+
+@DBOS.step()
+def checks_step(rid: str, candidate: Candidate, spec: ToolSpec | None) -> Verdict:
+    """Static checks on the text (never executes it)."""
+    return _stage(rid, checks.run_checks(candidate.code, spec, candidate.permissions))
+
+
+@DBOS.step()
+def tests_step(rid: str, candidate: Candidate) -> Verdict:
+    """The candidate's own pytest tests, in the sandbox. Evidence, not a gate on its own."""
+    if not candidate.tests:
+        return _stage(rid, verdict("tests", [Finding(code="tests.none", severity="info",
+                                                     message="no pytest tests were given")]))
+    report = _rt().sandbox.run_pytest(code=candidate.code, tests=candidate.tests,
+                                      limits=_rt().settings.test_limits)
+    findings = [Finding(code="tests.failed", file="test_tool.py", message=line) for line in report.failures]
+    if report.timed_out:
+        findings.append(Finding(code="tests.timeout", file="test_tool.py",
+                                message=f"pytest did not finish within {_rt().settings.test_limits.wall_seconds}s"))
+    elif report.exit_code != 0 and not findings:
+        findings.append(Finding(code="tests.exit", file="test_tool.py",
+                                message=f"pytest exited with {report.exit_code}: {report.output_tail[-400:]}"))
+    return _stage(rid, verdict("tests", findings, report.ms,
+                               {"passed": report.passed, "failed": report.failed, "exit_code": report.exit_code}))
+
+
+@DBOS.step()
+def oracle_step(rid: str, candidate: Candidate, spec: ToolSpec) -> Verdict:
+    """Examples and held-out examples run in the sandbox; judged here, on the host."""
+    return _stage(rid, oracle.evaluate(
+        _rt().sandbox, code=candidate.code, function=spec.function, examples=candidate.examples,
+        holdout=candidate.holdout, permissions=candidate.permissions, limits=_rt().settings.test_limits))
+
+
+@DBOS.step()
+def policy_step(rid: str, candidate: Candidate, stages: tuple[Verdict, ...]) -> Decision:
+    """Route by risk."""
+    decision = policy.decide(permissions=candidate.permissions, verdicts=stages,
+                             examples=len(candidate.examples) + len(candidate.holdout),
+                             settings=_rt().settings.policy)
+    _rt().ledger.update(rid, decision={"route": decision.route, "rule": decision.rule, "reason": decision.reason})
+    _audit(rid, "policy.decision", "policy",
+           {"route": decision.route, "rule": decision.rule, "reason": decision.reason}, "policy")
+    return decision
+
+
+def tool_files(candidate: Candidate, spec: ToolSpec, version: int, rid: str) -> dict[str, bytes]:
+    """The files a tool version consists of in the tool repository (held-out examples are not among them)."""
+    base = f"tools/{spec.name}"
+    manifest = {"name": spec.name, "version": version, "description": spec.description.splitlines()[0]
+                if spec.description else "", "request": rid, "sha256": sha256(candidate.code),
+                "permissions": candidate.permissions.to_json()}
+    files = {tool_path(spec.name): candidate.code.encode("utf-8"),
+             f"{base}/tool.toml": _toml(manifest).encode("utf-8"),
+             f"{base}/examples.json": (json.dumps([e.to_json() for e in candidate.examples], indent=2)
+                                       + "\n").encode("utf-8")}
+    if candidate.tests:
+        files[f"{base}/test_tool.py"] = candidate.tests.encode("utf-8")
+    return files
+
+
+def _toml(data: dict[str, JSON]) -> str:
+    lines: list[str] = []
+    tables: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append(f"\n[{key}]")
+            tables += [f"{k} = {json.dumps(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"{key} = {json.dumps(value)}")
+    text = "\n".join(lines + tables) + "\n"
+    tomllib.loads(text)  # what we write must read back
+    return text
+
+
+@DBOS.step()
+def pr_step(rid: str, candidate: Candidate, spec: ToolSpec) -> ToolRef:
+    """Open the pull request: branch ``foundry/<rid>`` with one commit holding the tool's files."""
+    rt = _rt()
+    existing = rt.forge.branch_head(rid)
+    version = rt.registry.next_version(spec.name)
+    digest = sha256(candidate.code)
+    if existing is not None:  # a retried step: keep the version the branch already has
+        version = int(rt.forge.trailers(existing).get("Tool-Version", version))
+    trailers = {"Foundry-Request": rid, "Tool-Name": spec.name, "Tool-Version": str(version),
+                "Tool-Sha256": digest}
+    head = rt.forge.open_pr(request_id=rid, files=tool_files(candidate, spec, version, rid),
+                            message=f"Add {spec.name} v{version}", trailers=trailers)
+    ref = ToolRef(name=spec.name, version=version, sha256=digest)
+    _audit(rid, "pr.opened", "foundry", {"branch": f"foundry/{rid}", "commit": head, **ref.to_json()}, "pr")
+    return ref
+
+
+@DBOS.step()
+def pending_step(rid: str, proposal: Proposal) -> Outcome:
+    """Park the request for a human: status pending_review."""
+    outcome = Outcome(request_id=rid, status="pending_review", tool=proposal.ref, stages=proposal.stages,
+                      reason=proposal.decision.reason)
+    _rt().ledger.update(rid, status="pending_review", reason=outcome.reason, outcome=outcome.to_json())
+    _audit(rid, "review.requested", "policy",
+           {"rule": proposal.decision.rule, "reason": proposal.decision.reason, **proposal.ref.to_json()},
+           "review-requested")
+    return outcome
+
+
+@DBOS.step()
+def finish_step(rid: str, status: Status, tool: ToolRef | None, stages: tuple[Verdict, ...],
+                reason: str) -> Outcome:
+    """Close the request with its final status."""
+    outcome = Outcome(request_id=rid, status=status, tool=tool, stages=stages, reason=reason)
+    _rt().ledger.update(rid, status=status, reason=reason, outcome=outcome.to_json())
+    _audit(rid, "request.closed", "foundry",
+           {"status": status, "reason": reason, "tool": tool.to_json() if tool else None}, "closed")
+    return outcome
+
+
+@DBOS.workflow()
+def validate(rid: str, candidate: Candidate, requester: str) -> Outcome:
+    """From a candidate to a decision: deployed (auto), rejected, or pending a human review."""
+    stages: tuple[Verdict, ...] = ()
+    try:
+        open_step(rid, candidate, requester)
+        _crashpoint("open")
+        spec, v = contract_step(rid, candidate)
+        stages += (v,)
+        _crashpoint("contract")
+        stages += (checks_step(rid, candidate, spec),)
+        _crashpoint("checks")
+        if spec is not None and all(s.ok for s in stages):  # never run code that failed static checks
+            stages += (tests_step(rid, candidate),)
+            _crashpoint("tests")
+            stages += (oracle_step(rid, candidate, spec),)
+            _crashpoint("oracle")
+        decision = policy_step(rid, candidate, stages)
+        _crashpoint("policy")
+        if decision.route == "deny" or spec is None:
+            return finish_step(rid, "rejected", None, stages, decision.reason)
+        ref = pr_step(rid, candidate, spec)
+        _crashpoint("pr")
+        proposal = Proposal(request_id=rid, requester=requester, ref=ref, spec=spec,
+                            permissions=candidate.permissions, stages=stages, decision=decision)
+        DBOS.set_event("proposal", proposal)
+        if decision.route == "human":
+            return pending_step(rid, proposal)
+        return _deliver(proposal, ReviewDecision(approve=True, reviewer="policy", reason=decision.reason))
+    except ToolfoundryError as exc:
+        return finish_step(rid, "failed", None, stages, f"{type(exc).__name__}: {exc}")
+
+
+# ── deliver: review → merge → load ──────────────────────────────────────────────────────────────
+
+
+@DBOS.step()
+def review_step(proposal: Proposal, review: ReviewDecision) -> None:
+    """Record the review decision (who, what, why)."""
+    rid = proposal.request_id
+    _rt().ledger.update(rid, status="running", reviewer=review.reviewer)
+    _audit(rid, "review.decided", review.reviewer, {"approve": review.approve, "reviewer": review.reviewer,
+                                                    "reason": review.reason}, "review")
+
+
+@DBOS.step()
+def merge_step(proposal: Proposal) -> str:
+    """Merge the PR into main, atomically and idempotently."""
+    rid, ref = proposal.request_id, proposal.ref
+    commit = _rt().forge.merge(request_id=rid, message=f"Merge {ref.name} v{ref.version}",
+                               trailers={"Foundry-Request": rid, "Tool-Name": ref.name,
+                                         "Tool-Version": str(ref.version), "Tool-Sha256": ref.sha256})
+    _crashpoint("merge.ref-updated")
+    _audit(rid, "merge", "foundry", {**ref.to_json(), "commit": commit}, "merge")
+    return commit
+
+
+@DBOS.step()
+def load_step(proposal: Proposal, commit: str) -> ToolRef:
+    """Record the deployment and load it back from the merge commit, checking the reviewed hash."""
+    rt = _rt()
+    ref = replace(proposal.ref, commit=commit)
+    rt.registry.record(ref=ref, request_id=proposal.request_id, spec=proposal.spec.to_json(),
+                       permissions=proposal.permissions)
+    loaded = rt.registry.load(ref.name, ref.version)  # raises IntegrityError on any mismatch
+    _audit(proposal.request_id, "deploy", "foundry", {**loaded.tool.ref.to_json()}, "deploy")
+    return loaded.tool.ref
+
+
+def _deliver(proposal: Proposal, review: ReviewDecision) -> Outcome:
+    rid, stages = proposal.request_id, proposal.stages
+    review_step(proposal, review)
+    _crashpoint("review")
+    if not review.approve:
+        return finish_step(rid, "rejected", proposal.ref, stages,
+                           f"rejected by {review.reviewer}: {review.reason}")
+    commit = merge_step(proposal)
+    _crashpoint("merge")
+    ref = load_step(proposal, commit)
+    _crashpoint("load")
+    return finish_step(rid, "deployed", ref, stages,
+                       f"deployed {ref.name} v{ref.version} (approved by {review.reviewer})")
+
+
+@DBOS.workflow()
+def deliver(proposal: Proposal, review: ReviewDecision) -> Outcome:
+    """After a human review: record it, and on approval merge and load."""
+    try:
+        return _deliver(proposal, review)
+    except ToolfoundryError as exc:
+        return finish_step(proposal.request_id, "failed", proposal.ref, proposal.stages,
+                           f"{type(exc).__name__}: {exc}")
