@@ -57,6 +57,9 @@ def test_the_pr_branch_and_merge_commit_carry_the_request_and_the_hash(foundry: 
     assert trailers["Foundry-Request"] == outcome.request_id
     assert trailers["Tool-Sha256"] == outcome.tool.sha256
     assert foundry.forge.read_file(outcome.tool.commit or "", "tools/add/tool.py") == ADD.encode()
+    opened = next(e for e in foundry.events(outcome.request_id) if e.kind == "pr.opened")
+    assert opened.data["head"] == foundry.forge.branch_head(outcome.request_id)
+    assert opened.data["branch"] == f"foundry/{outcome.request_id}"
     manifest = foundry.forge.read_file(outcome.tool.commit or "", "tools/add/tool.toml").decode()
     assert f'request = "{outcome.request_id}"' in manifest
 

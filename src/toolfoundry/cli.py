@@ -88,7 +88,7 @@ def _listener(rid: str, kind: str, data: dict[str, JSON]) -> None:
     elif kind == "policy.decision":
         out.print(f"  → policy: {data['route']} ({data['rule']}): {escape(str(data['reason']))}")
     elif kind == "pr.opened":
-        out.print(f"  → pull request {data['branch']} ({str(data['commit'])[:12]}): {data['name']} v{data['version']}")
+        out.print(f"  → pull request {data['branch']} ({str(data['head'])[:12]}): {data['name']} v{data['version']}")
     elif kind == "review.decided":
         verb = "approved" if data["approve"] else "rejected"
         out.print(f"  → {verb} by {escape(str(data['reviewer']))}")
@@ -219,9 +219,14 @@ def review_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     if not rows:
         out.print("nothing waits for review")
         return
-    table = Table("request", "tool", "requester", "since", "why")
+    table = Table()
+    table.add_column("request", no_wrap=True)
+    table.add_column("tool", no_wrap=True)
+    table.add_column("requester")
+    table.add_column("since", no_wrap=True)
+    table.add_column("why")
     for r in rows:
-        table.add_row(r.id, r.name or "?", escape(r.requester), r.updated[:19], escape(r.reason))
+        table.add_row(r.id, r.name or "?", escape(r.requester), r.updated[:16].replace("T", " "), escape(r.reason))
     out.print(table)
 
 

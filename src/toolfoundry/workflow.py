@@ -250,7 +250,8 @@ def pr_step(rid: str, candidate: Candidate, spec: ToolSpec) -> ToolRef:
     head = rt.forge.open_pr(request_id=rid, files=tool_files(candidate, spec, version, rid),
                             message=f"Add {spec.name} v{version}", trailers=trailers)
     ref = ToolRef(name=spec.name, version=version, sha256=digest)
-    _audit(rid, "pr.opened", "foundry", {"branch": f"foundry/{rid}", "commit": head, **ref.to_json()}, "pr")
+    _audit(rid, "pr.opened", "foundry", {"name": ref.name, "version": ref.version, "sha256": ref.sha256,
+                                         "branch": f"foundry/{rid}", "head": head}, "pr")
     return ref
 
 
