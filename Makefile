@@ -2,12 +2,15 @@
 PY ?= python3
 export PYTHON := $(PY)
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo walkthrough test lint bench
 
 setup:
 	bash scripts/setup.sh
 
 demo: setup
+	$(PY) -m toolfoundry demo
+
+walkthrough: setup
 	bash scripts/walkthrough.sh
 
 lint: setup

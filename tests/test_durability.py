@@ -92,3 +92,19 @@ def test_two_processes_proposing_at_once_both_land(tmp_path: Path) -> None:
     code, tools = cli_json(home, "tools")
     assert sorted(t["name"] for t in tools) == ["slugify", "word_stats"]  # type: ignore[union-attr]
     assert run_cli(home, "audit", "verify").returncode == 0
+
+
+def test_a_request_interrupted_under_another_version_fails_cleanly_instead_of_hanging(tmp_path: Path) -> None:
+    import sqlite3
+
+    home = tmp_path / "h"
+    run_cli(home, "init")
+    proc = run_cli(home, "propose", str(EXAMPLES / "slugify"), env={"TOOLFOUNDRY_CRASH_AFTER": "oracle"})
+    assert proc.returncode == -9
+    with sqlite3.connect(home / "dbos.sqlite") as db:  # as if toolfoundry had been upgraded meanwhile
+        assert db.execute("UPDATE workflow_status SET application_version = '0.0.1'").rowcount == 1
+    proc = run_cli(home, "tools", "--json", timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]"
+    log = run_cli(home, "audit", "log", "--json").stdout
+    assert '"status": "failed"' in log and "interrupted under toolfoundry 0.0.1" in log
+    assert run_cli(home, "audit", "verify").returncode == 0

@@ -24,12 +24,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from toolfoundry import __version__, contract, workflow
+from toolfoundry.assess import ToolIndex
 from toolfoundry.audit import AuditLog, Event, VerifyResult
 from toolfoundry.config import CONFIG_NAME, DEFAULT_TOML, Settings
 from toolfoundry.core import (
     JSON,
     CallResult,
     Candidate,
+    Example,
+    Model,
     NotInitialised,
     Outcome,
     ReviewDecision,
@@ -38,6 +41,7 @@ from toolfoundry.core import (
 )
 from toolfoundry.forge import LocalForge
 from toolfoundry.ledger import Ledger, RequestRow
+from toolfoundry.models import load_model
 from toolfoundry.registry import DeployedTool, Registry
 from toolfoundry.sandbox import BwrapSandbox
 
@@ -83,8 +87,11 @@ class Foundry:
         self.ledger = Ledger(settings.db)
         self.registry = Registry(settings.db, self.forge)
         self.sandbox = BwrapSandbox(settings.sandbox)
+        self.index = ToolIndex(settings.db)
+        self._models: dict[str, Model] = {}
         self._runtime = workflow.Runtime(settings=settings, sandbox=self.sandbox, forge=self.forge,
-                                         audit=self.audit, registry=self.registry, ledger=self.ledger)
+                                         audit=self.audit, registry=self.registry, ledger=self.ledger,
+                                         index=self.index, models=self.model)
         self._progress: Callable[[str], None] = lambda message: None
 
     # ── lifecycle ──────────────────────────────────────────────────────────────────────────────
@@ -169,8 +176,8 @@ class Foundry:
                 status = DBOS.get_workflow_status(wid)
                 if status is None:
                     continue
-                if status.status not in ("SUCCESS", "ERROR", "CANCELLED"):
-                    DBOS.retrieve_workflow(wid).get_result()
+                if status.status not in ("SUCCESS", "ERROR", "CANCELLED") and status.app_version == __version__:
+                    DBOS.retrieve_workflow(wid).get_result()  # DBOS resumed it at launch; wait for it
                 break
             after = self.ledger.get(row.id)
             if after is not None and after.status == "running":
@@ -185,8 +192,13 @@ class Foundry:
                 and validate.output.status == "pending_review":
             self.ledger.update(rid, status="pending_review")  # an approval died before it was recorded
             return
-        reason = "interrupted, and its workflow could not be resumed" if validate is None else \
-            f"its workflow ended in {validate.status}: {validate.error!r}"[:500]
+        if validate is None:
+            reason = "interrupted, and its workflow could not be resumed"
+        elif validate.app_version != __version__:
+            reason = (f"interrupted under toolfoundry {validate.app_version}; this is {__version__}, which does"
+                      f" not resume another version's workflows — propose it again")
+        else:
+            reason = f"its workflow ended in {validate.status}: {validate.error!r}"[:500]
         self.ledger.update(rid, status="failed", reason=reason)
         self.audit.append("request.closed", request_id=rid, actor="foundry",
                           data={"status": "failed", "reason": reason}, key=f"{rid}:closed")
@@ -202,6 +214,39 @@ class Foundry:
                 on_event: Listener | None = None) -> Outcome:
         """Run a candidate through the whole workflow; returns deployed, rejected or pending_review."""
         self.sandbox.check()  # fail closed before anything is recorded
+        return self._run(workflow.validate, candidate, requester, on_event)
+
+    def model(self, spec: str | None = None) -> Model:
+        """The model for ``provider:name`` (default: the configured one), built once per foundry."""
+        spec = spec or self.settings.generation.model
+        if not spec:
+            raise UsageError("no model configured: pass --model PROVIDER:NAME, set TOOLFOUNDRY_MODEL, or set"
+                             " [generation] model in toolfoundry.toml")
+        if spec not in self._models:
+            self._models[spec] = load_model(spec, environ=self.settings.model_env)
+        return self._models[spec]
+
+    def request(self, description: str, *, examples: tuple[Example, ...] = (), holdout: tuple[Example, ...] = (),
+                model: str | None = None, requester: str | None = None, reuse: bool = True,
+                on_event: Listener | None = None) -> Outcome:
+        """Have a model write the tool a description asks for; validate, review and deploy it like `propose`.
+
+        If a deployed tool already fits (and ``reuse``), it is returned instead of generating a duplicate.
+        Held-out examples judge the candidates but never reach the model.
+        """
+        if not description.strip():
+            raise UsageError("describe the capability you need")
+        spec = model or self.settings.generation.model
+        self.model(spec)  # a bad model spec or missing key is a usage error before anything is recorded
+        self.sandbox.check()
+        gen = self.settings.generation
+        need = workflow.Need(description=description.strip(), examples=examples, holdout=holdout,
+                             model=spec or "", max_attempts=gen.max_attempts, token_budget=gen.token_budget,
+                             reuse=reuse)
+        return self._run(workflow.generate_tool, need, requester, on_event)
+
+    def _run(self, fn: Any, payload: Any, requester: str | None, on_event: Listener | None) -> Outcome:
+        """Start a request workflow under a new id and wait for its outcome, reporting events as they come."""
         self._launch()
         from dbos import DBOS, SetWorkflowID
         rid = new_request_id()
@@ -209,7 +254,7 @@ class Foundry:
             self._runtime.listeners.append(on_event)
         try:
             with SetWorkflowID(rid):
-                handle = DBOS.start_workflow(workflow.validate, rid, candidate, requester or self.settings.user)
+                handle = DBOS.start_workflow(fn, rid, payload, requester or self.settings.user)
             outcome: Outcome = handle.get_result()
         finally:
             if on_event is not None:
@@ -295,6 +340,11 @@ class Foundry:
                           data={"name": name, "from": old.ref.version, "to": new.ref.version,
                                 "sha256": new.ref.sha256, "commit": new.ref.commit})
         return new
+
+    def record_agent_run(self, *, task: str, model: str, result_json: dict[str, JSON]) -> None:
+        """Audit an agent's transcript, linked to the capability requests it made."""
+        self.audit.append("agent.run", request_id=None, actor=self.settings.user,
+                          data={"task": task[:2000], "model": model, **result_json})
 
     # ── audit ──────────────────────────────────────────────────────────────────────────────────
 

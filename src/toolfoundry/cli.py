@@ -21,7 +21,8 @@ from rich.table import Table
 from toolfoundry import config
 from toolfoundry.api import Foundry
 from toolfoundry.core import JSON, Outcome, ToolfoundryError, UsageError, Verdict
-from toolfoundry.intake import load_candidate
+from toolfoundry.intake import load_candidate, read_text
+from toolfoundry.oracle import load_examples
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="toolfoundry: validate, review, merge and load new tools for LLM agents, safely.")
@@ -82,7 +83,16 @@ def _listener(rid: str, kind: str, data: dict[str, JSON]) -> None:
     if kind == "request.opened":
         out.print(f"[bold]request {rid}[/bold] ({data.get('examples')} examples, {data.get('holdout')} held out,"
                   f" tests: {'yes' if data.get('tests') else 'no'})")
+    elif kind == "assess":
+        out.print(f"  → assessed the deployed tools: {escape(str(data['reason']))}")
+    elif kind == "model.call":
+        usage = data.get("usage") or {}
+        what = "the spec" if data["purpose"] == "spec" else f"candidate {data['call']}"
+        out.print(f"  → model {escape(str(data['model']))} wrote {what}"
+                  f" ({usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens)")  # type: ignore[union-attr]
     elif kind == "stage":
+        if data["stage"] == "generate":
+            out.print(f"  [bold]attempt {data.get('attempt')}[/bold]")
         _render_verdict(Verdict(stage=str(data["stage"]), ok=bool(data["ok"]), ms=float(data["ms"]),
                                 findings=tuple(_finding(f) for f in data["findings"])))
     elif kind == "policy.decision":
@@ -96,6 +106,25 @@ def _listener(rid: str, kind: str, data: dict[str, JSON]) -> None:
         out.print(f"  → merged into main at {str(data['commit'])[:12]}")
     elif kind == "deploy":
         out.print(f"  → loaded {data['name']} v{data['version']}, sha256 {str(data['sha256'])[:16]}… verified")
+
+
+_NEXT = {"request.opened": "checking the tool contract", "assess": "asking the model for a spec",
+         "model.call": "checking what the model wrote", "generate": "checking the tool contract",
+         "contract": "running static checks",
+         "checks": "running the tool's tests in the sandbox", "tests": "running the examples in the sandbox",
+         "oracle": "applying the policy", "policy.decision": "opening the pull request",
+         "review.decided": "merging", "merge": "loading the merged tool"}
+
+
+def _with_spinner(run: Any) -> Any:
+    """Run ``run(listener)`` while a spinner on stderr names the stage in progress."""
+    with err.status("starting…", spinner="dots") as status:
+        def listener(rid: str, kind: str, data: dict[str, JSON]) -> None:
+            _listener(rid, kind, data)
+            step = _NEXT.get(str(data.get("stage")) if kind == "stage" else kind)
+            if step:
+                status.update(f"{step}…")
+        return run(listener)
 
 
 def _finding(data: Any) -> Any:
@@ -145,8 +174,104 @@ def propose(
     """Validate a tool, open its pull request, route it to review, and deploy it if approved."""
     foundry = _open(home, as_user)
     candidate = load_candidate(path, tests=tests, examples=examples, holdout=holdout, allow_net=allow_net or [])
-    outcome = foundry.propose(candidate, on_event=None if as_json else _listener)
+    if as_json:
+        outcome = foundry.propose(candidate)
+    else:
+        outcome = _with_spinner(lambda listener: foundry.propose(candidate, on_event=listener))
     _finish(outcome, as_json)
+
+
+ModelOpt = Annotated[str | None, typer.Option("--model", help="PROVIDER:NAME, e.g. openai:gpt-4.1-mini or"
+                                             " scripted:FILE (default: [generation] model / $TOOLFOUNDRY_MODEL).")]
+
+
+@app.command()
+def request(
+    description: Annotated[str, typer.Argument(help="The capability needed, in plain words.")],
+    examples: Annotated[Path | None, typer.Option("--examples", help="Acceptance examples shown to the model.")] = None,
+    holdout: Annotated[Path | None, typer.Option("--holdout", help="Held-out examples, never shown to the model.")] = None,
+    model: ModelOpt = None, home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    """Have a model write a tool for DESCRIPTION, then validate, review and deploy it like `propose`."""
+    foundry = _open(home, as_user)
+    visible = load_examples(read_text(examples, "examples file"), where=str(examples)) if examples else ()
+    hidden = load_examples(read_text(holdout, "held-out examples file"), where=str(holdout)) if holdout else ()
+
+    def run(listener: Any) -> Outcome:
+        return foundry.request(description, examples=visible, holdout=hidden, model=model, on_event=listener)
+    _finish(run(None) if as_json else _with_spinner(run), as_json)
+
+
+@app.command("run")
+def run_agent(
+    task: Annotated[str, typer.Argument(help="The task for the reference agent.")],
+    model: ModelOpt = None, home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    """Run the reference agent on TASK: it uses deployed tools and requests the ones it lacks."""
+    foundry = _open(home, as_user)
+    result = _agent(foundry, foundry.model(model), task, quiet=as_json)
+    if as_json:
+        _print_json({"answer": result.answer, "finished": result.finished, "steps": result.steps,
+                     "requests": list(result.requests), "usage": result.usage.to_json()})
+    raise typer.Exit(0 if result.finished else 1)
+
+
+def _agent(foundry: Foundry, model: Any, task: str, *, quiet: bool) -> Any:
+    from toolfoundry.agent import Agent
+
+    def on_agent(kind: str, data: dict[str, JSON]) -> None:
+        if quiet:
+            return
+        if kind == "turn":
+            out.print(f"[bold magenta]agent[/bold magenta] turn {data['step']} — tools offered: "
+                      f"{escape(', '.join(map(str, data['tools'])))}")  # type: ignore[arg-type]
+        elif kind == "tool_call":
+            out.print(f"  [magenta]calls[/magenta] {data['name']}({escape(str(data['arguments']))})")
+        elif kind == "tool_result":
+            out.print(f"  [magenta]got[/magenta]   {escape(json.dumps(data['result'], ensure_ascii=False))}")
+        elif kind == "capability":
+            out.print(f"  [magenta]lacks a capability[/magenta]: {escape(str(data['description']))}")
+        elif kind == "capability_result":
+            out.print(f"  [magenta]toolfoundry says[/magenta]: {escape(str(data['text']))}")
+        elif kind == "answer":
+            out.print(f"[bold magenta]agent answers[/bold magenta]: {escape(str(data['text']))}")
+
+    agent = Agent(foundry, model, max_steps=foundry.settings.generation.agent_max_steps, on_event=on_agent,
+                  on_request_event=None if quiet else _listener)
+    return agent.run(task)
+
+
+DEMO_TASK = "Convert this week's temperature readings of 21.5 °C, 37 °C and -40 °C to Fahrenheit."
+
+
+@app.command()
+def demo(home: HomeOpt = None) -> None:
+    """The main job on local defaults, no API key: a scripted agent extends itself mid-task, for real."""
+    import tempfile
+
+    from toolfoundry.agent import demo_script
+    target = home or Path(tempfile.mkdtemp(prefix="toolfoundry-demo-")) / "home"
+    settings = _settings(target)
+    Foundry.init(settings)
+    out.print("[bold]toolfoundry demo[/bold]\n"
+              "[yellow]The model here is SCRIPTED[/yellow]: it replays recorded responses from"
+              f" {demo_script().name}, so no API key is needed. Everything else is real: the bubblewrap sandbox,"
+              " the git repository of tools, the durable workflow and the audit log.\n"
+              f"home: {target}\ntask: {DEMO_TASK}\n")
+    foundry = _open(target)
+    result = _agent(foundry, foundry.model(f"scripted:{demo_script()}"), DEMO_TASK, quiet=False)
+    out.print("\n[bold]audit trail[/bold] (toolfoundry audit log):")
+    for e in foundry.events():
+        detail = {"stage": lambda d: f"{d['stage']} (attempt {d.get('attempt')}): {'ok' if d['ok'] else 'failed'}",
+                  "model.call": lambda d: f"{d['purpose']}, response sha256 {str(d['response_sha256'])[:12]}…",
+                  "policy.decision": lambda d: f"{d['route']} by rule {d['rule']}",
+                  "merge": lambda d: f"commit {str(d['commit'])[:12]}",
+                  "call": lambda d: f"{d['name']} v{d['version']} ok={d['ok']}"}.get(e.kind, lambda d: "")(e.data)
+        out.print(f"  #{e.seq:<3} {e.kind:<17} {escape(e.actor):<12} {escape(detail)}")
+    verified = foundry.verify()
+    out.print(f"\naudit verify: {'ok' if verified.ok else 'BROKEN'} ({verified.count} events)")
+    out.print(f"explore it: toolfoundry tools --home {target}   |   toolfoundry audit log --home {target}")
+    raise typer.Exit(0 if result.finished and verified.ok else 1)
 
 
 @app.command()
@@ -257,8 +382,10 @@ def review_show(request_id: Annotated[str, typer.Argument(help="Request id (or a
 def _decide(request_id: str, approve: bool, reason: str, home: Path | None, as_user: str | None,
             as_json: bool) -> NoReturn:
     foundry = _open(home, as_user)
-    outcome = foundry.review(request_id, approve=approve, reviewer=foundry.settings.user, reason=reason,
-                             on_event=None if as_json else _listener)
+    def run(listener: Any) -> Outcome:
+        return foundry.review(request_id, approve=approve, reviewer=foundry.settings.user, reason=reason,
+                              on_event=listener)
+    outcome = run(None) if as_json else _with_spinner(run)
     _finish(outcome, as_json)
 
 

@@ -29,12 +29,24 @@ class SandboxSettings:
     """The bubblewrap executable (a name looked up on PATH, or a path)."""
     python: str = "/usr/bin/python3"
     """The interpreter inside the sandbox; must be readable by the sandbox uid (not under /root)."""
-    uid: int = 65534
-    """The non-root uid the sandbox runs as when toolfoundry runs as root."""
-    gid: int = 65534
-    """The gid the sandbox runs as when toolfoundry runs as root."""
+    uid: int = 64122
+    """The non-root uid the sandbox runs as when toolfoundry runs as root. A dedicated id that no
+    account or other service uses (not ``nobody``, 65534, which daemons share), so that RLIMIT_NPROC
+    counts only sandbox processes and no host file is owned by it; any unused id works."""
+    gid: int = 64122
+    """The gid the sandbox runs as when toolfoundry runs as root; dedicated for the same reason."""
     pytest_path: str = "/usr/lib/python3/dist-packages"
     """A directory holding pytest for the sandbox interpreter (Debian's python3-pytest by default)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolSettings:
+    """Warm sandboxes for calls of deployed tools (one trust domain per tool version)."""
+
+    size: int = 1
+    """The most serving sandboxes per tool version (concurrent calls of one version beyond it wait)."""
+    idle_seconds: float = 300.0
+    """A serving sandbox unused for this long is stopped."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +59,24 @@ class PolicySettings:
     """A tool asking for any permission (network host, env var) waits for a human."""
     require_examples: bool = False
     """Reject a candidate that comes without any example (visible or held-out)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenerationSettings:
+    """Model-driven generation: which model, and how hard it may try."""
+
+    model: str = ""
+    """Default model as ``provider:name`` (``openai:gpt-4.1-mini``, ``scripted:FILE``); empty → must be given."""
+    max_attempts: int = 3
+    """Candidates generated per request before giving up (the refine loop's bound)."""
+    token_budget: int = 60000
+    """Tokens (prompt + completion) one request may spend across all its model calls."""
+    agent_max_steps: int = 12
+    """Model turns the reference agent (`toolfoundry run`) may take for one task."""
+
+
+MODEL_ENV = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
+"""Environment variables handed to model backends (and only to them)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +95,12 @@ class Settings:
     """Limits for one call of a deployed tool."""
     policy: PolicySettings = field(default_factory=PolicySettings)
     """The policy."""
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    """Warm sandboxes for calls of deployed tools."""
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    """Model-driven generation and the reference agent."""
+    model_env: dict[str, str] = field(default_factory=dict, repr=False)
+    """The MODEL_ENV variables that were set, for the model backends; never logged."""
     crash_after: str | None = None
     """Fault injection for the durability tests: SIGKILL this process right after the named point."""
 
@@ -102,11 +138,23 @@ DEFAULT_TOML = """\
 # Interpreter used inside the sandbox. It must be readable by the sandbox uid: a Python under /root
 # (mode 700, e.g. pyenv) is not. TOOLFOUNDRY_SANDBOX_PYTHON overrides it.
 # python = "/usr/bin/python3"
-# The non-root uid/gid the sandbox runs as when toolfoundry itself runs as root.
-# uid = 65534
-# gid = 65534
+# The non-root uid/gid the sandbox runs as when toolfoundry itself runs as root: a dedicated id no
+# account or service uses (not nobody/65534), so RLIMIT_NPROC counts only sandbox processes.
+# uid = 64122
+# gid = 64122
 # Where the sandbox interpreter finds pytest (Debian package: python3-pytest).
 # pytest_path = "/usr/lib/python3/dist-packages"
+
+[generation]
+# Default model for `toolfoundry request` and `run`, as PROVIDER:NAME (openai:..., anthropic:...,
+# scripted:FILE). TOOLFOUNDRY_MODEL and --model override it. The openai backend reads OPENAI_BASE_URL
+# and OPENAI_API_KEY, so any OpenAI-compatible server works (vLLM, Ollama, llama.cpp).
+# model = ""
+# Candidates generated per request before giving up, and the token budget across all of them.
+# max_attempts = 3
+# token_budget = 60000
+# Model turns the reference agent may take for one task.
+# agent_max_steps = 12
 
 [limits.test]
 # Limits for validating a candidate (tests + examples).
@@ -117,12 +165,20 @@ DEFAULT_TOML = """\
 # file_mb = 16
 # scratch_mb = 64
 # output_kb = 1024
+# open_files = 256
 
 [limits.call]
 # Limits for one call of a deployed tool.
 # wall_seconds = 30.0
 # cpu_seconds = 20
 # memory_mb = 512
+
+[pool]
+# Deployed tools are called through warm sandboxes, one trust domain per tool version.
+# The most serving sandboxes per tool version; more concurrent calls of one version wait.
+# size = 1
+# A serving sandbox unused for this many seconds is stopped.
+# idle_seconds = 300.0
 """
 
 
@@ -164,13 +220,17 @@ def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | No
         sandbox = dataclasses.replace(sandbox, python=env["TOOLFOUNDRY_SANDBOX_PYTHON"])
     if env.get("TOOLFOUNDRY_BWRAP"):
         sandbox = dataclasses.replace(sandbox, bwrap=env["TOOLFOUNDRY_BWRAP"])
-    return dataclasses.replace(settings, sandbox=sandbox,
+    generation = settings.generation
+    if env.get("TOOLFOUNDRY_MODEL"):
+        generation = dataclasses.replace(generation, model=env["TOOLFOUNDRY_MODEL"])
+    return dataclasses.replace(settings, sandbox=sandbox, generation=generation,
+                               model_env={k: env[k] for k in MODEL_ENV if env.get(k)},
                                crash_after=env.get("TOOLFOUNDRY_CRASH_AFTER") or None)
 
 
 def _apply_file(settings: Settings, data: Mapping[str, Any], where: str) -> Settings:
     """Apply the sections of a parsed toolfoundry.toml."""
-    unknown = set(data) - {"policy", "sandbox", "limits"}
+    unknown = set(data) - {"policy", "sandbox", "limits", "generation", "pool"}
     if unknown:
         raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}")
     policy = _merge(PolicySettings, settings.policy, data.get("policy", {}), f"{where} [policy]")
@@ -180,7 +240,11 @@ def _apply_file(settings: Settings, data: Mapping[str, Any], where: str) -> Sett
         raise UsageError(f"{where}: [limits] has only 'test' and 'call' tables")
     test = _merge(Limits, settings.test_limits, limits.get("test", {}), f"{where} [limits.test]")
     call = _merge(Limits, settings.call_limits, limits.get("call", {}), f"{where} [limits.call]")
-    return dataclasses.replace(settings, policy=policy, sandbox=sandbox, test_limits=test, call_limits=call)
+    generation = _merge(GenerationSettings, settings.generation, data.get("generation", {}),
+                        f"{where} [generation]")
+    pool = _merge(PoolSettings, settings.pool, data.get("pool", {}), f"{where} [pool]")
+    return dataclasses.replace(settings, policy=policy, sandbox=sandbox, test_limits=test, call_limits=call,
+                               generation=generation, pool=pool)
 
 
 def _login() -> str:

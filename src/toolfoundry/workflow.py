@@ -2,7 +2,12 @@
 
     validate: open ─▶ contract ─▶ checks ─▶ tests ─▶ oracle ─▶ policy ─▶ PR ─┬─▶ (auto) deliver
                                                                              └─▶ pending_review
+    generate: open ─▶ assess ─┬─▶ (a deployed tool fits) closed
+                              └─▶ spec ─▶ [write ─▶ contract ─▶ checks ─▶ tests ─▶ oracle]×≤N ─▶ policy ─▶ PR ─▶ …
     deliver:  review ─▶ merge ─▶ load ─▶ closed
+
+The one loop back is generate's refine loop: a candidate that fails is rewritten with the findings,
+at most ``max_attempts`` times and within the request's token budget.
 
 Two workflows rather than one that waits in ``DBOS.recv``: a review can take days, and a process
 parked in ``recv`` cannot exit cleanly. The approval starts ``deliver`` under the deterministic id
@@ -27,14 +32,18 @@ from dataclasses import dataclass, field, replace
 
 from dbos import DBOS
 
-from toolfoundry import checks, contract, oracle, policy
+from toolfoundry import checks, contract, generate, oracle, policy
+from toolfoundry.assess import ToolIndex, assess
 from toolfoundry.audit import AuditLog
 from toolfoundry.config import Settings
 from toolfoundry.core import (
     JSON,
     Candidate,
     Decision,
+    Example,
     Finding,
+    Message,
+    Model,
     Outcome,
     Permissions,
     ReviewDecision,
@@ -43,6 +52,7 @@ from toolfoundry.core import (
     ToolfoundryError,
     ToolRef,
     ToolSpec,
+    Usage,
     Verdict,
     verdict,
 )
@@ -64,6 +74,9 @@ class Runtime:
     audit: AuditLog
     registry: Registry
     ledger: Ledger
+    index: ToolIndex
+    models: Callable[[str], Model]
+    """Builds a model from ``provider:name`` (the API caches them per process)."""
     listeners: list[Listener] = field(default_factory=list)
 
 
@@ -121,8 +134,8 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _stage(rid: str, v: Verdict) -> Verdict:
-    _audit(rid, "stage", "foundry", v.to_json(), f"stage:{v.stage}")
+def _stage(rid: str, v: Verdict, attempt: int) -> Verdict:
+    _audit(rid, "stage", "foundry", {**v.to_json(), "attempt": attempt}, f"stage:{v.stage}:{attempt}")
     return v
 
 
@@ -140,7 +153,7 @@ def open_step(rid: str, candidate: Candidate, requester: str) -> None:
 
 
 @DBOS.step()
-def contract_step(rid: str, candidate: Candidate) -> tuple[ToolSpec | None, Verdict]:
+def contract_step(rid: str, candidate: Candidate, attempt: int) -> tuple[ToolSpec | None, Verdict]:
     """Parse the tool contract; compare with the deployed signature; check examples against it."""
     spec, v = contract.stage(candidate.code, name=candidate.name)
     findings = list(v.findings)
@@ -159,21 +172,21 @@ def contract_step(rid: str, candidate: Candidate) -> tuple[ToolSpec | None, Verd
                     findings.append(Finding(code="contract.example-args", file="examples.json", input=shown,
                                             message=f"{label} {i}: args do not match the signature"
                                                     f" {spec.signature}: {'; '.join(problems)}"))
-    return spec, _stage(rid, verdict("contract", findings, v.ms, v.details))
+    return spec, _stage(rid, verdict("contract", findings, v.ms, v.details), attempt)
 
 
 @DBOS.step()
-def checks_step(rid: str, candidate: Candidate, spec: ToolSpec | None) -> Verdict:
+def checks_step(rid: str, candidate: Candidate, spec: ToolSpec | None, attempt: int) -> Verdict:
     """Static checks on the text (never executes it)."""
-    return _stage(rid, checks.run_checks(candidate.code, spec, candidate.permissions))
+    return _stage(rid, checks.run_checks(candidate.code, spec, candidate.permissions), attempt)
 
 
 @DBOS.step()
-def tests_step(rid: str, candidate: Candidate) -> Verdict:
+def tests_step(rid: str, candidate: Candidate, attempt: int) -> Verdict:
     """The candidate's own pytest tests, in the sandbox. Evidence, not a gate on its own."""
     if not candidate.tests:
         return _stage(rid, verdict("tests", [Finding(code="tests.none", severity="info",
-                                                     message="no pytest tests were given")]))
+                                                     message="no pytest tests were given")]), attempt)
     report = _rt().sandbox.run_pytest(code=candidate.code, tests=candidate.tests,
                                       limits=_rt().settings.test_limits)
     findings = [Finding(code="tests.failed", file="test_tool.py", message=line) for line in report.failures]
@@ -184,15 +197,16 @@ def tests_step(rid: str, candidate: Candidate) -> Verdict:
         findings.append(Finding(code="tests.exit", file="test_tool.py",
                                 message=f"pytest exited with {report.exit_code}: {report.output_tail[-400:]}"))
     return _stage(rid, verdict("tests", findings, report.ms,
-                               {"passed": report.passed, "failed": report.failed, "exit_code": report.exit_code}))
+                               {"passed": report.passed, "failed": report.failed, "exit_code": report.exit_code}),
+                  attempt)
 
 
 @DBOS.step()
-def oracle_step(rid: str, candidate: Candidate, spec: ToolSpec) -> Verdict:
+def oracle_step(rid: str, candidate: Candidate, spec: ToolSpec, attempt: int) -> Verdict:
     """Examples and held-out examples run in the sandbox; judged here, on the host."""
     return _stage(rid, oracle.evaluate(
         _rt().sandbox, code=candidate.code, function=spec.function, examples=candidate.examples,
-        holdout=candidate.holdout, permissions=candidate.permissions, limits=_rt().settings.test_limits))
+        holdout=candidate.holdout, permissions=candidate.permissions, limits=_rt().settings.test_limits), attempt)
 
 
 @DBOS.step()
@@ -278,6 +292,38 @@ def finish_step(rid: str, status: Status, tool: ToolRef | None, stages: tuple[Ve
     return outcome
 
 
+def _validate_candidate(rid: str, candidate: Candidate, attempt: int) -> tuple[ToolSpec | None, tuple[Verdict, ...]]:
+    """contract → checks → (only if both passed) tests → oracle. Code that failed static checks never runs."""
+    spec, v = contract_step(rid, candidate, attempt)
+    stages: tuple[Verdict, ...] = (v,)
+    _crashpoint("contract")
+    stages += (checks_step(rid, candidate, spec, attempt),)
+    _crashpoint("checks")
+    if spec is not None and all(s.ok for s in stages):
+        stages += (tests_step(rid, candidate, attempt),)
+        _crashpoint("tests")
+        stages += (oracle_step(rid, candidate, spec, attempt),)
+        _crashpoint("oracle")
+    return spec, stages
+
+
+def _ship(rid: str, candidate: Candidate, spec: ToolSpec | None, stages: tuple[Verdict, ...],
+          requester: str, gate: tuple[Verdict, ...] | None = None) -> Outcome:
+    """policy (on ``gate``: the final candidate's stages) → deny | PR → pending_review | deliver."""
+    decision = policy_step(rid, candidate, stages if gate is None else gate)
+    _crashpoint("policy")
+    if decision.route == "deny" or spec is None:
+        return finish_step(rid, "rejected", None, stages, decision.reason)
+    ref = pr_step(rid, candidate, spec)
+    _crashpoint("pr")
+    proposal = Proposal(request_id=rid, requester=requester, ref=ref, spec=spec,
+                        permissions=candidate.permissions, stages=stages, decision=decision)
+    DBOS.set_event("proposal", proposal)
+    if decision.route == "human":
+        return pending_step(rid, proposal)
+    return _deliver(proposal, ReviewDecision(approve=True, reviewer="policy", reason=decision.reason))
+
+
 @DBOS.workflow()
 def validate(rid: str, candidate: Candidate, requester: str) -> Outcome:
     """From a candidate to a decision: deployed (auto), rejected, or pending a human review."""
@@ -285,28 +331,107 @@ def validate(rid: str, candidate: Candidate, requester: str) -> Outcome:
     try:
         open_step(rid, candidate, requester)
         _crashpoint("open")
-        spec, v = contract_step(rid, candidate)
-        stages += (v,)
-        _crashpoint("contract")
-        stages += (checks_step(rid, candidate, spec),)
-        _crashpoint("checks")
-        if spec is not None and all(s.ok for s in stages):  # never run code that failed static checks
-            stages += (tests_step(rid, candidate),)
-            _crashpoint("tests")
-            stages += (oracle_step(rid, candidate, spec),)
-            _crashpoint("oracle")
-        decision = policy_step(rid, candidate, stages)
-        _crashpoint("policy")
-        if decision.route == "deny" or spec is None:
-            return finish_step(rid, "rejected", None, stages, decision.reason)
-        ref = pr_step(rid, candidate, spec)
-        _crashpoint("pr")
-        proposal = Proposal(request_id=rid, requester=requester, ref=ref, spec=spec,
-                            permissions=candidate.permissions, stages=stages, decision=decision)
-        DBOS.set_event("proposal", proposal)
-        if decision.route == "human":
-            return pending_step(rid, proposal)
-        return _deliver(proposal, ReviewDecision(approve=True, reviewer="policy", reason=decision.reason))
+        spec, stages = _validate_candidate(rid, candidate, 1)
+        return _ship(rid, candidate, spec, stages, requester)
+    except ToolfoundryError as exc:
+        return finish_step(rid, "failed", None, stages, f"{type(exc).__name__}: {exc}")
+
+
+# ── generate: a need → a candidate, with the refine loop ───────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Need:
+    """A capability request: what is needed, how it should behave, and which model writes it."""
+
+    description: str
+    examples: tuple[Example, ...] = ()
+    holdout: tuple[Example, ...] = ()
+    """Judged by the oracle; never shown to the model."""
+    model: str
+    """``provider:name``."""
+    max_attempts: int = 3
+    token_budget: int = 60000
+    reuse: bool = True
+    """Return a deployed tool that already fits instead of generating a duplicate."""
+
+
+@DBOS.step()
+def open_need_step(rid: str, need: Need, requester: str) -> None:
+    """Record a model-driven request."""
+    _rt().ledger.open(rid, requester=requester, source="request")
+    _audit(rid, "request.opened", requester, {
+        "source": "request", "description": need.description, "model": need.model,
+        "examples": len(need.examples), "holdout": len(need.holdout), "max_attempts": need.max_attempts,
+        "token_budget": need.token_budget}, "opened")
+
+
+@DBOS.step()
+def assess_step(rid: str, need: Need) -> ToolRef | None:
+    """Is a deployed tool already a fit? The decision and its reason are audited."""
+    rt = _rt()
+    rt.index.rebuild(rt.registry.active())
+    found = assess(rt.index, need.description)
+    tool = rt.registry.get(found.existing.name) if found.existing is not None else None
+    _audit(rid, "assess", "foundry", {"existing": tool.ref.to_json() if tool else None, "reason": found.reason,
+                                      "candidates": [m.name for m in found.candidates]}, "assess")
+    return tool.ref if tool else None
+
+
+@DBOS.step()
+def model_step(rid: str, purpose: str, messages: list[Message], call: int, model: str) -> tuple[str, Usage]:
+    """One model call; the prompt and response hashes and the usage go into the audit log."""
+    completion = _rt().models(model).complete(messages)
+    text = completion.message.content
+    _audit(rid, "model.call", "foundry", {
+        "purpose": purpose, "call": call, "model": completion.model,
+        "prompt_sha256": sha256(json.dumps([[m.role, m.content] for m in messages])),
+        "response_sha256": sha256(text), "usage": completion.usage.to_json()}, f"model:{call}")
+    return text, completion.usage
+
+
+def _candidate(need: Need, draft: generate.DraftSpec, code: str, tests: str | None) -> Candidate:
+    return Candidate(code=code, tests=tests, examples=need.examples, holdout=need.holdout,
+                     permissions=draft.permissions, name=draft.name, source="request")
+
+
+@DBOS.workflow()
+def generate_tool(rid: str, need: Need, requester: str) -> Outcome:
+    """A need → (an existing tool, or) a spec → candidates refined with findings → the usual gate."""
+    stages: tuple[Verdict, ...] = ()
+    try:
+        open_need_step(rid, need, requester)
+        if need.reuse and (existing := assess_step(rid, need)) is not None:
+            return finish_step(rid, "deployed", existing, (), f"the deployed tool {existing.name}"
+                                                              f" v{existing.version} already fits; nothing generated")
+        text, used = model_step(rid, "spec", generate.spec_messages(need.description, need.examples), 0, need.model)
+        draft, problems = generate.parse_spec(text)
+        if draft is None:
+            stages = (_stage(rid, verdict("generate", problems), 0),)
+            return finish_step(rid, "rejected", None, stages, "the model's spec was unusable")
+        first = generate.generate_messages(draft, need.examples)
+        messages, history = first, list[str]()
+        for attempt in range(1, need.max_attempts + 1):
+            if used.total >= need.token_budget:
+                return finish_step(rid, "rejected", None, stages, f"token budget of {need.token_budget} spent"
+                                   f" after {attempt - 1} attempt(s) ({used.total} tokens)")
+            reply, usage = model_step(rid, "generate", messages, attempt, need.model)
+            used += usage
+            code, tests, parsed = generate.parse_code(reply)
+            stages += (_stage(rid, verdict("generate", parsed, details={"attempt": attempt,
+                                                                       "tokens": used.total}), attempt),)
+            spec: ToolSpec | None = None
+            if code is not None:
+                candidate = _candidate(need, draft, code, tests)
+                spec, tried = _validate_candidate(rid, candidate, attempt)
+                stages += tried
+                if all(v.ok for v in tried):
+                    return _ship(rid, candidate, spec, stages, requester, gate=tried)
+                parsed = [f for v in tried for f in v.findings]
+            history.append(f"attempt {attempt}: " + "; ".join(f.code for f in parsed if f.severity == "error")[:200])
+            messages = generate.refine_messages(first, reply, parsed, history, attempt, need.max_attempts)
+        return finish_step(rid, "rejected", None, stages,
+                           f"no candidate passed after {need.max_attempts} attempt(s) ({used.total} tokens)")
     except ToolfoundryError as exc:
         return finish_step(rid, "failed", None, stages, f"{type(exc).__name__}: {exc}")
 

@@ -1,11 +1,18 @@
 """``BwrapSandbox``: the :class:`~toolfoundry.core.Sandbox` built on bubblewrap.
 
 Owns the decisions about *what* goes into a run: which interpreter, which read-only files (the tool
-at ``/tool``, the trusted runner at ``/harness``), which uid, which limits, and the fail-closed
-``check()``. The files are staged in a fresh root-owned host directory (0755 dir, 0644 files) that
-the sandbox uid can read but not write, removed after the run. Held-out expected values never come
-here: only the args of each case. Process mechanics live in ``launcher.py``, the protocol in
-``protocol.py``, the in-sandbox half in ``runner.py``.
+at ``/tool``, the trusted harness — ``runner.py`` and ``landlock.py`` — at ``/harness``), which uid,
+which seccomp filter (``seccomp.py``; AF_INET allowed only for a tool with network hosts), which
+limits, the fail-closed ``check()`` and the ``layers()`` report the audit log records. The files are
+staged in a fresh root-owned host directory (0755 dirs, 0644 files) that the sandbox uid can read
+but not write, removed after the run (or, for a serving sandbox of ``pool.py``, when it stops).
+Held-out expected values never come here: only the args of each case. Process mechanics live in
+``launcher.py``, the protocol in ``protocol.py``, the in-sandbox half in ``runner.py``.
+
+Layers, all or nothing: bwrap namespaces and mounts; a dedicated non-root uid (when run as root);
+an empty environment; seccomp; Landlock where the kernel has it (absent → reported as absent; present
+but failing → SandboxUnavailable); rlimits per worker; non-dumpable harness and workers; a
+size-limited scratch tmpfs whose file count the runner polices.
 """
 
 from __future__ import annotations
@@ -13,9 +20,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import json
 import secrets
 import shutil
 import stat
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,12 +32,14 @@ from pathlib import Path
 
 from toolfoundry.config import SandboxSettings
 from toolfoundry.core import JSON, Limits, Permissions, RunReport, SandboxUnavailable, TestReport
-from toolfoundry.sandbox import protocol
-from toolfoundry.sandbox.launcher import Capture, Completed, Jail, jail_argv, launch
+from toolfoundry.sandbox import landlock, protocol, seccomp
+from toolfoundry.sandbox.launcher import MERGED_USR, Capture, Completed, Jail, jail_argv, launch
 
-RUNNER = Path(__file__).with_name("runner.py")
+HARNESS_FILES = (Path(__file__).with_name("runner.py"), Path(__file__).with_name("landlock.py"))
 HARNESS = "/harness/runner.py"
-PROBE = "import os, sys; sys.stdout.write('toolfoundry-sandbox-ok %d' % os.getuid())"
+PROBE = ("import os, sys\nstatus = open('/proc/self/status').read()\n"
+         "seccomp = status.split('Seccomp:')[1].split()[0] if 'Seccomp:' in status else 'none'\n"
+         "sys.stdout.write('toolfoundry-sandbox-ok %d %s' % (os.getuid(), seccomp))")
 PYTHON_HINT = "set [sandbox] python in toolfoundry.toml or TOOLFOUNDRY_SANDBOX_PYTHON (e.g. /usr/bin/python3)"
 TAIL_CHARS = 4000
 ERROR_LINE_MAX = 8192
@@ -45,6 +56,17 @@ class _Ready:
     uid: int
     gid: int
     staging: str
+    landlock: int
+    bwrap_version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Launch:
+    """Everything needed to start one sandbox: the bwrap argv, the uid to drop to, the fds to pass."""
+
+    argv: list[str]
+    user: tuple[int, int] | None
+    pass_fds: tuple[int, ...]
 
 
 class BwrapSandbox:
@@ -59,16 +81,35 @@ class BwrapSandbox:
         if self._ready is None:
             self._ready = self._probe()
 
+    def layers(self) -> dict[str, str]:
+        """Which isolation layers are in force (after a successful check), for the audit log."""
+        self.check()
+        ready = self._ready
+        assert ready is not None
+        return {
+            "bwrap": f"{ready.bwrap_version}: unshare user, ipc, pid, net, uts, cgroup, mount; "
+                     "--disable-userns, --cap-drop ALL, --new-session, --die-with-parent, --as-pid-1, "
+                     "--remount-ro /, read-only /dev without /dev/pts",
+            "uid": f"{ready.uid}:{ready.gid}" + (" (dedicated, dropped from root)" if ready.user
+                                                else " (the caller's own uid)"),
+            "environment": "empty",
+            "seccomp": seccomp.build(allow_inet=False).summary,
+            "landlock": f"ABI {ready.landlock}" if ready.landlock else "absent",
+            "rlimits": "CPU, AS, NPROC, FSIZE, NOFILE, CORE=0 per worker (from Limits)",
+            "dumpable": "0 for the runner (pid 1), the zygote and every worker",
+            "scratch": "tmpfs /tmp of Limits.scratch_mb, file count capped by the runner",
+        }
+
     def run_cases(self, *, code: str, function: str, cases: list[dict[str, JSON]],
                   permissions: Permissions, limits: Limits) -> RunReport:
         """Call ``function`` once per args dict, each in a fresh worker; JSON outputs only."""
-        del permissions  # this version keeps the network unshared whatever the manifest asks
         nonce = secrets.token_hex(16)
         stdin = protocol.request(nonce=nonce, mode="cases", function=function, cases=cases,
                                  limits=dataclasses.asdict(limits), pytest_path=self.settings.pytest_path)
         # the runner keeps values within output_kb in total; an error line is at most a few KiB
         cap = limits.output_kb * 1024 + ERROR_LINE_MAX * (len(cases) + 1)
-        done = self._run({"tool.py": code}, stdin, limits, stdout_cap=cap)
+        done = self._run({"tool.py": code}, stdin, limits, permissions, stdout_cap=cap)
+        _refused(bytes(done.stdout.head), nonce)
         results, problems = protocol.cases(bytes(done.stdout.head), nonce=nonce, expected=len(cases))
         return RunReport(cases=tuple(results), exit_code=done.exit_code, timed_out=done.timed_out,
                          stdout_tail=done.stderr.text()[-TAIL_CHARS:], ms=done.ms,
@@ -82,7 +123,8 @@ class BwrapSandbox:
         nonce = secrets.token_hex(16)
         stdin = protocol.request(nonce=nonce, mode="pytest", function="", cases=[],
                                  limits=dataclasses.asdict(limits), pytest_path=self.settings.pytest_path)
-        done = self._run({"tool.py": code, "test_tool.py": tests}, stdin, limits, stdout_cap=4096)
+        done = self._run({"tool.py": code, "test_tool.py": tests}, stdin, limits, Permissions(), stdout_cap=4096)
+        _refused(bytes(done.stdout.head), nonce)
         bodies, _problems = protocol.lines(bytes(done.stdout.head), nonce=nonce)
         body = bodies[0] if bodies else {}
         if body.get("pytest") == "missing":
@@ -101,21 +143,40 @@ class BwrapSandbox:
 
     # ── internals ────────────────────────────────────────────────────────────────────────────
 
-    def _run(self, files: dict[str, str], stdin: bytes, limits: Limits, *, stdout_cap: int) -> Completed:
+    @contextlib.contextmanager
+    def prepared(self, files: dict[str, str], *, permissions: Permissions, limits: Limits,
+                 serve: bool) -> Iterator[Launch]:
+        """Stage ``files`` and the harness, build the filter fd and the argv; clean up on exit."""
         self.check()
         ready = self._ready
         assert ready is not None
-        half = limits.output_kb * 1024 // 2
         binds = list(ready.binds)
         pytest_path = self.settings.pytest_path
         if os.path.isdir(pytest_path) and not _under(os.path.realpath(pytest_path), "/usr"):
             binds.append((pytest_path, pytest_path))
+        net = bool(permissions.net_hosts)
+        program = seccomp.build(allow_inet=net)
+        setup = {"serve": serve, "landlock": ready.landlock, "net": net, "limits": dataclasses.asdict(limits),
+                 "read_exec": [inside for _, inside in binds] + _real_dirs(MERGED_USR)}
+        # hook for the egress proxy (issue 3, part 4): with net hosts, bind its unix socket here and add
+        # a "net" section to the request; the network namespace stays unshared (loopback only)
         with _staged(ready.staging, files) as root:
-            binds += [(os.path.join(root, "tool"), "/tool"), (os.path.join(root, "runner.py"), HARNESS)]
-            jail = Jail(binds=tuple(binds), scratch_bytes=limits.scratch_mb << 20)
-            argv = jail_argv(ready.bwrap, jail, [ready.python, "-I", "-S", "-X", "utf8", "-B", HARNESS])
-            return launch(argv, stdin=stdin, wall_seconds=limits.wall_seconds, user=ready.user,
-                          stdout=Capture(stdout_cap, 0), stderr=Capture(half, half))
+            binds += [(os.path.join(root, "tool"), "/tool"), (os.path.join(root, "harness"), "/harness")]
+            fd = seccomp.memfd(program)
+            try:
+                jail = Jail(binds=tuple(binds), scratch_bytes=limits.scratch_mb << 20, seccomp_fd=fd)
+                argv = jail_argv(ready.bwrap, jail, [ready.python, "-I", "-S", "-X", "utf8", "-B", HARNESS,
+                                                     json.dumps(setup)])
+                yield Launch(argv=argv, user=ready.user, pass_fds=(fd,))
+            finally:
+                os.close(fd)
+
+    def _run(self, files: dict[str, str], stdin: bytes, limits: Limits, permissions: Permissions, *,
+             stdout_cap: int) -> Completed:
+        half = limits.output_kb * 1024 // 2
+        with self.prepared(files, permissions=permissions, limits=limits, serve=False) as start:
+            return launch(start.argv, stdin=stdin, wall_seconds=limits.wall_seconds, user=start.user,
+                          stdout=Capture(stdout_cap, 0), stderr=Capture(half, half), pass_fds=start.pass_fds)
 
     def _probe(self) -> _Ready:
         s = self.settings
@@ -139,11 +200,19 @@ class BwrapSandbox:
         if not _under(real, "/usr"):
             prefix = os.path.dirname(os.path.dirname(real))
             binds = ((prefix, prefix),)
+        program = seccomp.build(allow_inet=False)
+        seccomp.build(allow_inet=True)
         ready = _Ready(bwrap=bwrap, python=python, binds=binds, user=(uid, gid) if root else None,
-                       uid=uid, gid=gid, staging=_staging_dir(uid, gid, root=root))
-        argv = jail_argv(bwrap, Jail(binds=binds, scratch_bytes=1 << 20), [python, "-I", "-S", "-c", PROBE])
-        done = launch(argv, stdin=b"", wall_seconds=10.0, user=ready.user,
-                      stdout=Capture(4096, 0), stderr=Capture(4096, 4096))
+                       uid=uid, gid=gid, staging=_staging_dir(uid, gid, root=root), landlock=landlock.abi(),
+                       bwrap_version=_bwrap_version(bwrap))
+        fd = seccomp.memfd(program)
+        try:
+            argv = jail_argv(bwrap, Jail(binds=binds, scratch_bytes=1 << 20, seccomp_fd=fd),
+                             [python, "-I", "-S", "-c", PROBE])
+            done = launch(argv, stdin=b"", wall_seconds=10.0, user=ready.user,
+                          stdout=Capture(4096, 0), stderr=Capture(4096, 4096), pass_fds=(fd,))
+        finally:
+            os.close(fd)
         _judge_probe(done, python, uid)
         return ready
 
@@ -151,9 +220,12 @@ class BwrapSandbox:
 def _judge_probe(done: Completed, python: str, uid: int) -> None:
     """Raise SandboxUnavailable unless the probe printed the ok line with a non-root uid."""
     out = bytes(done.stdout.head).decode("utf-8", "replace").split()
-    if done.exit_code == 0 and len(out) == 2 and out[0] == "toolfoundry-sandbox-ok":
+    if done.exit_code == 0 and len(out) == 3 and out[0] == "toolfoundry-sandbox-ok":
         if out[1] == "0":
             raise SandboxUnavailable("the sandboxed process runs as uid 0: set [sandbox] uid to a non-root uid")
+        if out[2] != "2":
+            raise SandboxUnavailable(f"the seccomp filter is not in force in the sandbox (Seccomp: {out[2]}); "
+                                     "a kernel with CONFIG_SECCOMP_FILTER is required")
         return
     err = done.stderr.text().strip().splitlines()
     first = err[0] if err else f"exit status {done.exit_code}"
@@ -168,6 +240,23 @@ def _judge_probe(done: Completed, python: str, uid: int) -> None:
         raise SandboxUnavailable(f"the sandbox interpreter {python} does not start in the sandbox ({first}): "
                                  f"{PYTHON_HINT}")
     raise SandboxUnavailable(f"the sandbox does not start ({first})")
+
+
+def _refused(stdout: bytes, nonce: str) -> None:
+    """Raise SandboxUnavailable when the runner refused to run (a layer could not be applied)."""
+    bodies, _ = protocol.lines(stdout, nonce=nonce)
+    if bodies and "refused" in bodies[0]:
+        raise SandboxUnavailable(f"the sandbox could not apply {bodies[0].get('by')}: {bodies[0]['refused']}")
+
+
+def _bwrap_version(bwrap: str) -> str:
+    done = subprocess.run([bwrap, "--version"], capture_output=True, text=True, check=False, env={})
+    return done.stdout.strip() or "bubblewrap (version unknown)"
+
+
+def _real_dirs(paths: tuple[str, ...]) -> list[str]:
+    """The merged-/usr paths that are real directories here (bound read-only, so granted to Landlock)."""
+    return [p for p in paths if os.path.isdir(p) and not os.path.islink(p)]
 
 
 def _launch_problems(done: Completed, limits: Limits) -> list[str]:
@@ -223,16 +312,18 @@ def _staging_dir(uid: int, gid: int, *, root: bool) -> str:
 
 @contextlib.contextmanager
 def _staged(base: str, files: dict[str, str]) -> Iterator[str]:
-    """A fresh directory ``tool/<files>`` + ``runner.py``, readable by all, writable by us only."""
+    """A fresh directory ``tool/<files>`` + ``harness/<runner, landlock>``, readable by all, writable by us only."""
     root = tempfile.mkdtemp(prefix="toolfoundry-run-", dir=base)
     try:
         # world-readable on purpose: the sandbox uid must read the tool; only we can write
         os.chmod(root, 0o755)  # noqa: S103
-        os.mkdir(os.path.join(root, "tool"))
-        os.chmod(os.path.join(root, "tool"), 0o755)  # noqa: S103
+        for sub in ("tool", "harness"):
+            os.mkdir(os.path.join(root, sub))
+            os.chmod(os.path.join(root, sub), 0o755)  # noqa: S103
         for name, text in files.items():
             _write(os.path.join(root, "tool", name), text.encode("utf-8"))
-        _write(os.path.join(root, "runner.py"), RUNNER.read_bytes())
+        for source in HARNESS_FILES:
+            _write(os.path.join(root, "harness", source.name), source.read_bytes())
         yield root
     finally:
         shutil.rmtree(root)

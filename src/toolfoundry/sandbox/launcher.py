@@ -1,11 +1,21 @@
 """Start bubblewrap, feed it, wait for it, and kill it: the host-side process mechanics of the sandbox.
 
-Owns the bwrap command line (:func:`jail_argv`) and one run of it (:func:`launch`): a non-root uid,
-an empty environment, its own process group, stdin written and stdout/stderr read concurrently
+Owns the bwrap command line (:func:`jail_argv`), starting it (:func:`spawn`) and one run of it to
+completion (:func:`launch`): a non-root uid, an empty environment, its own process group, the
+seccomp program handed over as an inherited fd, stdin written and stdout/stderr read concurrently
 through one ``select.poll`` with a cap per stream, and a wall-clock deadline waited on with a pidfd
 (no polling sleeps). On timeout the whole process group gets SIGKILL; ``--die-with-parent`` and the
 pid namespace take everything inside down with it. It knows nothing about tools or the protocol
-(``protocol.py``), nor which files go in (``bwrap.py``). The hardening issue adds seccomp here.
+(``protocol.py``), nor which files go in (``bwrap.py``), nor what the filter says (``seccomp.py``).
+
+The jail (``jail_argv``): every namespace unshared (user, ipc, pid, net, uts, cgroup, mount),
+``--disable-userns`` (no nested user namespace), ``--cap-drop ALL``, ``--new-session`` (no TIOCSTI
+into the caller's terminal), ``--die-with-parent``, ``--as-pid-1`` (the trusted runner is pid 1),
+``/usr`` and the merged-``/usr`` links read-only, the extra read-only binds, ``/proc``, a
+read-only ``/dev`` whose ``/dev/pts`` is hidden under an empty read-only tmpfs, a ``--size``d
+tmpfs at ``/tmp`` (the only writable place, and the working directory), ``--remount-ro /``, and
+``--seccomp FD``. Unix sockets listed in ``Jail.sockets`` (the egress proxy's, when a tool has
+network hosts) are bound read-only at their sandbox paths — connecting needs no writable mount.
 """
 
 from __future__ import annotations
@@ -33,6 +43,11 @@ class Jail:
     """Read-only bind mounts (host path, sandbox path), beyond /usr and its merged-/usr links."""
     scratch_bytes: int
     """Size of the tmpfs mounted at /tmp, the only writable place and the working directory."""
+    seccomp_fd: int | None
+    """An fd (inherited by bwrap: list it in ``pass_fds``) holding the seccomp BPF program; None only
+    for the bare probe that checks bwrap itself starts."""
+    sockets: tuple[tuple[str, str], ...] = ()
+    """Host unix sockets to expose (host path, sandbox path), e.g. the egress proxy at /run/egress.sock."""
 
 
 def jail_argv(bwrap: str, jail: Jail, command: Sequence[str]) -> list[str]:
@@ -44,12 +59,14 @@ def jail_argv(bwrap: str, jail: Jail, command: Sequence[str]) -> list[str]:
             argv += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             argv += ["--ro-bind", path, path]
-    for host, inside in jail.binds:
+    for host, inside in jail.binds + jail.sockets:
         argv += ["--ro-bind", host, inside]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev",
-             "--size", str(jail.scratch_bytes), "--tmpfs", SCRATCH,
-             "--remount-ro", "/", "--chdir", SCRATCH, "--", *command]
-    return argv
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/pts", "--remount-ro", "/dev/pts",
+             "--remount-ro", "/dev", "--size", str(jail.scratch_bytes), "--tmpfs", SCRATCH,
+             "--remount-ro", "/", "--chdir", SCRATCH]
+    if jail.seccomp_fd is not None:
+        argv += ["--seccomp", str(jail.seccomp_fd)]
+    return [*argv, "--", *command]
 
 
 class Capture:
@@ -98,17 +115,23 @@ class Completed:
     """Wall time from start to reaped, in milliseconds."""
 
 
-def launch(argv: Sequence[str], *, stdin: bytes, wall_seconds: float, stdout: Capture,
-           stderr: Capture, user: tuple[int, int] | None) -> Completed:
-    """Run ``argv`` to completion or to the deadline; ``user`` is the (uid, gid) to drop to, if root."""
-    start = time.perf_counter()
+def spawn(argv: Sequence[str], *, user: tuple[int, int] | None, pass_fds: Sequence[int] = ()
+          ) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with three pipes, an empty environment, in its own session, as ``user`` if root."""
     pipe = subprocess.PIPE
     if user is None:
-        proc = subprocess.Popen(argv, stdin=pipe, stdout=pipe, stderr=pipe, env={}, cwd="/",
-                                start_new_session=True)
-    else:
-        proc = subprocess.Popen(argv, stdin=pipe, stdout=pipe, stderr=pipe, env={}, cwd="/",
-                                start_new_session=True, user=user[0], group=user[1], extra_groups=[])
+        return subprocess.Popen(argv, stdin=pipe, stdout=pipe, stderr=pipe, env={}, cwd="/",
+                                start_new_session=True, pass_fds=tuple(pass_fds))
+    return subprocess.Popen(argv, stdin=pipe, stdout=pipe, stderr=pipe, env={}, cwd="/",
+                            start_new_session=True, pass_fds=tuple(pass_fds), user=user[0], group=user[1],
+                            extra_groups=[])
+
+
+def launch(argv: Sequence[str], *, stdin: bytes, wall_seconds: float, stdout: Capture,
+           stderr: Capture, user: tuple[int, int] | None, pass_fds: Sequence[int] = ()) -> Completed:
+    """Run ``argv`` to completion or to the deadline; ``user`` is the (uid, gid) to drop to, if root."""
+    start = time.perf_counter()
+    proc = spawn(argv, user=user, pass_fds=pass_fds)
     timed_out = False
     try:
         pidfd = os.pidfd_open(proc.pid)

@@ -1,25 +1,36 @@
-"""The trusted harness that runs *inside* the sandbox, as ``python -I -S -X utf8 -B runner.py``.
+"""The trusted harness that runs *inside* the sandbox, as ``python -I -S -X utf8 -B runner.py SETUP``.
 
-Self-contained and stdlib-only: it never imports toolfoundry (the package is not in the sandbox).
-It owns the in-sandbox half of the protocol; the host half is ``protocol.py``.
+Self-contained and stdlib-only: it never imports toolfoundry (the package is not in the sandbox); it
+loads its one sibling, ``/harness/landlock.py``, by path. It owns the in-sandbox half of the
+protocol; the host half is ``protocol.py`` (one run) and ``pool.py`` (a serving sandbox). ``SETUP``
+(argv, so nothing secret) is JSON: ``serve`` (bool), ``landlock`` (the ABI the host saw, 0 = absent),
+``read_exec`` (extra read-only paths), ``net`` (the run may use TCP), ``limits``.
 
 Three roles, one file:
 
 * **main** (pid 1 of the sandbox, thanks to ``bwrap --as-pid-1``, so code inside cannot signal it):
-  forks the zygote *before* reading anything, then reads the request ``{"nonce", "mode", "function",
-  "cases", "limits", "pytest_path"}`` as JSON on stdin, hands one job at a time to a fresh worker,
-  and writes exactly one line per job to stdout: ``<nonce> <json>``. Only main writes stdout.
+  forks the zygote *before* reading anything, then reads the request from stdin and writes exactly
+  one line per job to stdout, ``<nonce> <json>``. Only main writes stdout. In *run* mode the request
+  is one JSON object ``{"nonce", "mode": "cases"|"pytest", "function", "cases", "limits",
+  "pytest_path"}``; in *serve* mode the first line is ``{"nonce", "function", "limits"}``, main
+  answers ``{"ready": true}``, then every further line ``{"id", "args"}`` is one call, answered by a
+  line carrying the same ``id``. Each job gets two fresh pipes (job in, result out) passed to the
+  zygote with SCM_RIGHTS, so a worker that dies mid-read leaves nothing behind for the next one.
+  Main enforces each job's wall-clock limit and the scratch dir's file count (tmpfs ``--size``
+  bounds bytes, not inodes) by SIGKILLing the worker, then wipes the scratch dir.
 * **zygote**: forked before the request was read, so its memory holds neither the nonce nor any
-  case, and it never reads anything a tool wrote. For each job it forks a worker, waits for it,
-  SIGKILLs every leftover process (``kill(-1)`` spares only pid 1 and itself), reaps them (it is
-  the child subreaper), and reports the worker's wait status and CPU time to main, which then wipes
-  the scratch dir before the next job.
+  case. It applies Landlock first (a kernel with Landlock where it cannot be applied → refused), and
+  in serve mode then imports the tool once (the pre-warmed parent; a tool that starts threads when
+  imported is refused). For each job it forks a worker, reports its pid, waits for it, SIGKILLs
+  every leftover process (``kill(-1)`` spares only pid 1 and itself), reaps them (it is the child
+  subreaper), and reports the wait status and CPU time.
 * **worker**: reads its one job, points stdout at stderr (tool prints never reach the result
-  channel), empties the environment, applies the rlimits, then imports ``/tool/tool.py`` and calls
-  the function (or runs pytest), and sends the outcome back on a private pipe.
+  channel), empties the environment, applies the rlimits (CPU, AS, NPROC, FSIZE, NOFILE, CORE=0),
+  calls the function (importing the tool unless the zygote already did) or runs pytest, and sends
+  the outcome back on its private result pipe. Main and all its descendants are non-dumpable.
 
 So a worker sees only its own case: it cannot learn the nonce, the other cases' inputs, or what an
-earlier case left in the scratch dir.
+earlier case left in the scratch dir; in serve mode no state survives from one call to the next.
 """
 
 from __future__ import annotations
@@ -35,18 +46,24 @@ import os
 import resource
 import select
 import signal
+import socket
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 TOOL = "/tool/tool.py"
 TESTS = "/tool/test_tool.py"
+LANDLOCK = "/harness/landlock.py"
 SCRATCH = "/tmp"  # noqa: S108 - the sandbox's private tmpfs
 WORK = "/tmp/work"  # noqa: S108 - inside that tmpfs
 MIB = 1 << 20
-NOFILE = 256
 MAX_DEPTH = 200
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
+TICK_SECONDS = 0.05
+GRACE_SECONDS = 2.0
+FILES_PER_MIB = 256
 
 
 class NotJSON(Exception):
@@ -73,6 +90,11 @@ def _read_exactly(fd: int, size: int) -> bytes:
             break
         chunks += chunk
     return bytes(chunks)
+
+
+def max_files(limits: dict[str, Any]) -> int:
+    """How many inodes the scratch tmpfs may hold (tmpfs ``size=`` does not bound them)."""
+    return max(1024, int(limits["scratch_mb"]) * FILES_PER_MIB)
 
 
 # ── worker ───────────────────────────────────────────────────────────────────────────────────
@@ -114,13 +136,14 @@ def _limit(which: int, soft: int, hard: int | None = None) -> None:
     resource.setrlimit(which, (soft, soft if hard is None else hard))
 
 
-def _apply_limits(limits: dict[str, Any]) -> None:
-    cpu = int(limits["cpu_seconds"])
-    _limit(resource.RLIMIT_CPU, cpu, cpu + 1)
+def _apply_limits(limits: dict[str, Any], *, cpu: bool = True) -> None:
+    if cpu:
+        seconds = int(limits["cpu_seconds"])
+        _limit(resource.RLIMIT_CPU, seconds, seconds + 1)
     _limit(resource.RLIMIT_AS, int(limits["memory_mb"]) * MIB)
     _limit(resource.RLIMIT_NPROC, int(limits["processes"]))
     _limit(resource.RLIMIT_FSIZE, int(limits["file_mb"]) * MIB)
-    _limit(resource.RLIMIT_NOFILE, NOFILE)
+    _limit(resource.RLIMIT_NOFILE, int(limits.get("open_files", 256)))
     _limit(resource.RLIMIT_CORE, 0)
 
 
@@ -130,14 +153,19 @@ def _import_tool() -> Any:
         raise ImportError(f"cannot load {TOOL}")
     module = importlib.util.module_from_spec(spec)
     sys.modules["tool"] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop("tool", None)
+        raise
     return module
 
 
 def _call(job: dict[str, Any]) -> bytes:
     me = os.getpid()
     try:
-        value = getattr(_import_tool(), job["function"])(**job["args"])
+        module = sys.modules.get("tool") or _import_tool()  # serve mode: the zygote imported it already
+        value = getattr(module, job["function"])(**job["args"])
         if os.getpid() != me:  # a process the tool forked must not answer for it
             os._exit(0)
         try:
@@ -166,27 +194,33 @@ def _pytest(job: dict[str, Any]) -> int:
     return int(pytest.main(args))
 
 
-def _worker(go: int, status: int, job_fd: int, result_fd: int) -> None:
-    """One job, then exit. Never returns."""
+def _worker(ctl: socket.socket, limits: dict[str, Any]) -> None:
+    """Get ready, wait for one job, do it, exit. Never returns.
+
+    Forked ahead of its job, so fork, rlimits and first-touch page faults are off the call's path;
+    nothing of the tool runs before the job arrives. The job's two pipes come from main over ``ctl``
+    (only a waiting worker reads it), which the worker closes before anything else happens.
+    """
     code = 70
     try:
-        os.close(go)
-        os.close(status)
-        size = int.from_bytes(_read_exactly(job_fd, 8), "big")
-        job = json.loads(_read_exactly(job_fd, size))
-        os.close(job_fd)
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
         os.dup2(2, 1)  # the tool's prints go to stderr; stdout (the result channel) belongs to main
         os.environ.clear()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.dont_write_bytecode = True
-        _apply_limits(job["limits"])
+        _apply_limits(limits)
+        json.loads(json.dumps({"ok": True, "value": [0, 1.5, "x", None, {"k": False}]}))  # touch the codec
+        data, fds, _, _ = socket.recv_fds(ctl, 16, 2)
+        ctl.close()
+        if data != b"g" or len(fds) != 2:
+            return
+        job_fd, result_fd = fds
+        size = int.from_bytes(_read_exactly(job_fd, 8), "big")
+        job = json.loads(_read_exactly(job_fd, size))
+        os.close(job_fd)
         if job["kind"] == "call":
             payload = _call(job)
             _flush()
-            _write_all(result_fd, payload)
+            _write_all(result_fd, len(payload).to_bytes(8, "big") + payload)
             code = 0
         else:
             code = _pytest(job)
@@ -220,19 +254,57 @@ def _wipe(path: str) -> None:
                 os.unlink(entry.path)
 
 
-def _zygote(go: int, job_fd: int, result_fd: int, status: int) -> None:
-    """Fork one worker per byte on ``go``; report each one's wait status. Never returns."""
+def _confine(setup: dict[str, Any]) -> None:
+    """Landlock this process (the zygote) and so every worker; OSError if the kernel has it and it fails."""
+    required = int(setup["landlock"])
+    if required == 0:
+        return  # the host found no Landlock in this kernel and reports the layer as absent
+    spec = importlib.util.spec_from_file_location("_toolfoundry_landlock", LANDLOCK)
+    if spec is None or spec.loader is None:
+        raise OSError(f"cannot load {LANDLOCK}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.restrict(required=required, read_exec=["/usr", "/tool", "/harness", *setup["read_exec"]],
+                    read=["/proc"], write=[SCRATCH], allow_tcp=bool(setup["net"]))
+
+
+def _prepare(setup: dict[str, Any]) -> bytes:
+    """Everything the zygote does before its first job; the message for main (``ready`` or ``fail ...``)."""
+    try:
+        _confine(setup)
+    except OSError as exc:
+        return f"fail landlock {exc}".encode()
+    if not setup["serve"]:
+        return b"ready"
+    os.environ.clear()
+    _apply_limits(setup["limits"], cpu=False)  # the host bounds the import by its wall-clock deadline
+    try:
+        _import_tool()
+    except BaseException:  # noqa: S110 - each call imports again and reports the error as its result
+        pass
+    if len(os.listdir("/proc/self/task")) != 1:
+        return b"fail tool the tool starts threads when it is imported; warm workers refuse such tools"
+    return b"ready"
+
+
+def _zygote(ctl: socket.socket, setup: dict[str, Any]) -> None:
+    """Keep one fresh worker waiting; when it ends, clean up, report, fork the next. Never returns."""
     try:
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)  # no worker ever starts holding the request or the result channel
         os.close(null)
         os.dup2(2, 1)
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        message = _prepare(setup)
+        ctl.send(message)
+        if message != b"ready":
+            return
         gc.freeze()  # workers' collections then leave the zygote's objects (and pages) alone
-        while os.read(go, 1):
+        while True:
             pid = os.fork()
             if pid == 0:
-                _worker(go, status, job_fd, result_fd)
+                _worker(ctl, setup["limits"])
+            ctl.send(b"pid %d" % pid)
             _, wait_status, usage = os.wait4(pid, 0)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(-1, signal.SIGKILL)  # every leftover process; spares pid 1 (main) and us
@@ -241,8 +313,7 @@ def _zygote(go: int, job_fd: int, result_fd: int, status: int) -> None:
                     os.waitpid(-1, 0)
                 except ChildProcessError:
                     break
-            cpu = usage.ru_utime + usage.ru_stime
-            _write_all(status, f"{wait_status} {cpu:.3f}\n".encode())
+            ctl.send(f"done {wait_status} {usage.ru_utime + usage.ru_stime:.3f}".encode())
     finally:
         os._exit(0)
 
@@ -253,20 +324,15 @@ def _zygote(go: int, job_fd: int, result_fd: int, status: int) -> None:
 class Main:
     """pid 1: owns the request, the nonce and the result channel."""
 
-    def __init__(self) -> None:
-        go_r, self.go = os.pipe()
-        job_r, self.jobs = os.pipe()
-        self.result, result_w = os.pipe()
-        self.status, status_w = os.pipe()
+    def __init__(self, setup: dict[str, Any]) -> None:
+        self.ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
-            for fd in (self.go, self.jobs, self.result, self.status):
-                os.close(fd)
-            _zygote(go_r, job_r, result_w, status_w)
+            self.ctl.close()
+            _zygote(theirs, setup)
+        theirs.close()
         self.zygote = pid
-        for fd in (go_r, job_r, result_w, status_w):
-            os.close(fd)
-        os.set_blocking(self.result, False)
+        self.setup = setup
         self.nonce = ""
         self.limit_kb = 0
         self.budget = 0
@@ -274,35 +340,94 @@ class Main:
     def emit(self, body: dict[str, Any]) -> None:
         _write_all(1, f"{self.nonce} {json.dumps(body, allow_nan=False)}\n".encode())
 
-    def job(self, job: dict[str, Any]) -> tuple[bytes | None, int, float]:
-        """Run one job in a fresh worker: (its result bytes or None if too large, wait status, cpu)."""
-        data = json.dumps(job).encode()
-        _write_all(self.go, b"g")
-        _write_all(self.jobs, len(data).to_bytes(8, "big") + data)
-        poll = select.poll()
-        poll.register(self.result, select.POLLIN)
-        poll.register(self.status, select.POLLIN)
-        got = bytearray()
-        too_big = False
-        line = b""
-        while not line.endswith(b"\n"):
-            for fd, _ in poll.poll():
-                if fd == self.status:
-                    chunk = os.read(self.status, 64)
-                    if not chunk:
-                        raise SystemExit(3)  # the zygote died: stop; the host sees missing results
-                    line += chunk
-                else:
-                    too_big = self._drain(got, too_big)
-        too_big = self._drain(got, too_big)
-        _wipe(SCRATCH)  # here, not in the zygote: file names the tool chose must not reach the next worker
-        wait_status, cpu = line.split()
-        return (None if too_big else bytes(got)), int(wait_status), float(cpu)
+    def ready(self) -> dict[str, Any] | None:
+        """None when the zygote is ready, else the refusal to report (``refused``, ``by``)."""
+        message = self.ctl.recv(4096).decode("utf-8", "replace")
+        if message == "ready":
+            _wipe(SCRATCH)  # whatever importing the tool left there
+            return None
+        _, by, reason = (message.split(" ", 2) + ["", ""])[:3] if message else ("", "zygote", "it died")
+        return {"refused": reason or "unknown", "by": by or "zygote"}
 
-    def _drain(self, got: bytearray, too_big: bool) -> bool:
+    def job(self, job: dict[str, Any], wall: float, files: int,
+            early: Callable[[bytes], bool] | None = None) -> tuple[bytes | None, int, float, str]:
+        """Run one job in the waiting worker: (result bytes or None if too large, wait status, cpu, why killed).
+
+        ``early`` gets the complete result as soon as it is in, before the worker has exited; when it
+        returns True (it reported the result), the cleanup that follows is off the caller's path.
+        """
+        worker = self._next_worker(wall)
+        data = json.dumps(job).encode()
+        pending = memoryview(len(data).to_bytes(8, "big") + data)
+        job_r, job_w = os.pipe()
+        result_r, result_w = os.pipe()
+        try:
+            socket.send_fds(self.ctl, [b"g"], [job_r, result_w])
+        finally:
+            os.close(job_r)
+            os.close(result_w)
+        os.set_blocking(job_w, False)
+        os.set_blocking(result_r, False)
+        poll = select.poll()
+        poll.register(job_w, select.POLLOUT)
+        poll.register(result_r, select.POLLIN)
+        poll.register(self.ctl.fileno(), select.POLLIN)
+        got, too_big, done, why = bytearray(), False, "", ""
+        deadline = time.monotonic() + wall
+        tick = time.monotonic() + TICK_SECONDS
+        while not done:
+            now = time.monotonic()
+            if now >= deadline:
+                if why:
+                    raise SystemExit(3)  # the zygote does not answer: stop; the host replaces us
+                why, deadline = "wall", now + GRACE_SECONDS
+                _kill(worker)
+            elif now >= tick:
+                tick = now + TICK_SECONDS
+                if not why and _files_used() > files:
+                    why, deadline = "files", now + GRACE_SECONDS
+                    _kill(worker)
+            for fd, _event in poll.poll(max(0.0, min(deadline, tick) - now) * 1000):
+                if fd == job_w:
+                    try:
+                        pending = pending[os.write(job_w, pending):]
+                    except BrokenPipeError:
+                        pending = pending[:0]
+                    if not pending:
+                        poll.unregister(job_w)
+                        os.close(job_w)
+                        job_w = -1
+                elif fd == result_r:
+                    too_big = self._drain(result_r, got, too_big)
+                    if early is not None and not too_big and _complete(got) and early(bytes(got[8:])):
+                        early = None
+                        deadline = time.monotonic() + GRACE_SECONDS  # it only has to exit now
+                else:
+                    message = self.ctl.recv(64)
+                    if not message:
+                        raise SystemExit(3)  # the zygote died: stop; the host sees missing results
+                    done = message.decode()
+        too_big = self._drain(result_r, got, too_big)
+        for fd in (job_w, result_r):
+            if fd >= 0:
+                os.close(fd)
+        _wipe(SCRATCH)  # here, not in the zygote: file names the tool chose must not reach the next worker
+        _, wait_status, cpu = done.split()
+        payload = bytes(got[8:]) if _complete(got) else b""
+        return (None if too_big else payload), int(wait_status), float(cpu), why
+
+    def _next_worker(self, wall: float) -> int:
+        """The pid of the worker the zygote has ready (it announces each one as ``pid N``)."""
+        ready, _, _ = select.select([self.ctl], [], [], wall)
+        message = self.ctl.recv(64) if ready else b""
+        if not message.startswith(b"pid "):
+            raise SystemExit(3)  # the zygote died or hangs: stop; the host sees missing results
+        return int(message[4:])
+
+    def _drain(self, fd: int, got: bytearray, too_big: bool) -> bool:
         while True:
             try:
-                chunk = os.read(self.result, 1 << 16)
+                chunk = os.read(fd, 1 << 16)
             except BlockingIOError:
                 return too_big
             if not chunk:
@@ -313,25 +438,61 @@ class Main:
                 too_big = True
                 got.clear()
 
+    def call(self, function: str, args: Any, limits: dict[str, Any], tag: dict[str, Any]) -> None:
+        """One case in a fresh worker; emit its result (with ``tag``) as soon as it is known."""
+
+        emitted = False
+
+        def early(payload: bytes) -> bool:
+            nonlocal emitted
+            kept = self.accept(payload)
+            if kept is not None:
+                self.emit({**tag, **kept})
+                emitted = True
+            return emitted
+
+        job = {"kind": "call", "function": function, "args": args}
+        # serve mode answers as soon as the result is in; run mode after the worker is gone, so a case
+        # that kills the zygote is reported as missing rather than answered
+        payload, wait_status, cpu, why = self.job(job, float(limits["wall_seconds"]), max_files(limits),
+                                                  early if self.setup["serve"] else None)
+        if emitted:
+            return
+        if why == "wall":
+            self.emit({**tag, **_error("Timeout", f"exceeded the wall-clock limit of {limits['wall_seconds']}s"),
+                       "wall": True})
+        elif why == "files":
+            self.emit({**tag, **_error("TooManyFiles",
+                                       f"created more than {max_files(limits)} files in the scratch dir")})
+        else:
+            self.emit({**tag, **self.outcome(payload, wait_status, cpu, int(limits["cpu_seconds"]))})
+
+    def accept(self, payload: bytes) -> dict[str, Any] | None:
+        """What to report for a complete answer: the worker's result if well-formed (charged to the
+        output budget) or TooLarge beyond the budget; None when it is not a well-formed answer."""
+        try:
+            body = json.loads(payload, parse_constant=_reject)
+        except (ValueError, RecursionError):
+            return None
+        if not _well_formed(body):
+            return None
+        if body["ok"]:
+            kept = {"ok": True, "value": body["value"]}
+        else:
+            kept = _error(body["error_type"][:200], body["error_message"][:500])
+        size = len(json.dumps(kept))
+        if size > self.budget:
+            return _error("TooLarge", f"the results exceed the {self.limit_kb} KiB output budget")
+        self.budget -= size
+        return kept
+
     def outcome(self, payload: bytes | None, wait_status: int, cpu: float, cpu_limit: int) -> dict[str, Any]:
         """The case's result as main reports it: the worker's answer if well-formed, else why not."""
         if payload is None:
             return _error("TooLarge", f"the results exceed the {self.limit_kb} KiB output budget")
-        if payload:
-            try:
-                body = json.loads(payload, parse_constant=_reject)
-            except (ValueError, RecursionError):
-                body = None
-            if _well_formed(body):
-                if body["ok"]:
-                    kept = {"ok": True, "value": body["value"]}
-                else:
-                    kept = _error(body["error_type"][:200], body["error_message"][:500])
-                size = len(json.dumps(kept))
-                if size > self.budget:
-                    return _error("TooLarge", f"the results exceed the {self.limit_kb} KiB output budget")
-                self.budget -= size
-                return kept
+        kept = self.accept(payload) if payload else None
+        if kept is not None:
+            return kept
         if os.WIFSIGNALED(wait_status):
             sig = os.WTERMSIG(wait_status)
             if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= cpu_limit):
@@ -341,27 +502,67 @@ class Main:
         return _error("Crashed", f"exited with status {code} without returning a result")
 
     def run(self) -> int:
+        """Run mode: one request, its cases (or pytest), then exit."""
         request = json.loads(sys.stdin.buffer.read())
         self.nonce = request["nonce"]
         limits = request["limits"]
         self.limit_kb = int(limits["output_kb"])
         self.budget = self.limit_kb * 1024
-        if request["mode"] == "pytest":
-            path = request["pytest_path"]
-            if importlib.machinery.PathFinder.find_spec("pytest", [path]) is None:
-                self.emit({"pytest": "missing"})
-                return 0
-            _, wait_status, _ = self.job({"kind": "pytest", "pytest_path": path, "limits": limits})
-            if os.WIFSIGNALED(wait_status):
-                self.emit({"signal": os.WTERMSIG(wait_status)})
-            else:
-                self.emit({"exit_code": os.waitstatus_to_exitcode(wait_status)})
+        refused = self.ready()
+        if refused is not None:
+            self.emit(refused)
             return 0
+        if request["mode"] == "pytest":
+            return self._run_pytest(request["pytest_path"], limits)
         for args in request["cases"]:
-            job = {"kind": "call", "function": request["function"], "args": args, "limits": limits}
-            payload, wait_status, cpu = self.job(job)
-            self.emit(self.outcome(payload, wait_status, cpu, int(limits["cpu_seconds"])))
+            self.call(request["function"], args, limits, {})
         return 0
+
+    def _run_pytest(self, path: str, limits: dict[str, Any]) -> int:
+        if importlib.machinery.PathFinder.find_spec("pytest", [path]) is None:
+            self.emit({"pytest": "missing"})
+            return 0
+        job = {"kind": "pytest", "pytest_path": path}
+        _, wait_status, _, why = self.job(job, float(limits["wall_seconds"]), max_files(limits))
+        if why == "files":
+            self.emit({"signal": signal.SIGKILL, "why": "files"})
+        elif os.WIFSIGNALED(wait_status):
+            self.emit({"signal": os.WTERMSIG(wait_status)})
+        else:
+            self.emit({"exit_code": os.waitstatus_to_exitcode(wait_status)})
+        return 0
+
+    def serve(self) -> int:
+        """Serve mode: a setup line, then one call per line until stdin closes."""
+        stdin = sys.stdin.buffer
+        setup = json.loads(stdin.readline())
+        self.nonce = setup["nonce"]
+        function, limits = setup["function"], self.setup["limits"]
+        self.limit_kb = int(limits["output_kb"])
+        refused = self.ready()
+        self.emit(refused or {"ready": True})
+        if refused is not None:
+            return 0
+        for line in stdin:
+            request = json.loads(line)
+            self.budget = self.limit_kb * 1024
+            self.call(function, request["args"], limits, {"id": request["id"]})
+        return 0
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _complete(got: bytearray) -> bool:
+    """True when ``got`` holds a whole length-prefixed answer (and nothing after it)."""
+    return len(got) >= 8 and len(got) == 8 + int.from_bytes(got[:8], "big")
+
+
+def _files_used() -> int:
+    st = os.statvfs(SCRATCH)
+    return st.f_files - st.f_ffree
 
 
 def _reject(constant: str) -> Any:
@@ -381,10 +582,15 @@ def _well_formed(body: Any) -> bool:
 
 
 def main() -> int:
+    if os.getpid() != 1:  # kill(-1) in the zygote must only ever reach a private pid namespace
+        sys.stderr.write("runner.py runs only as pid 1 of its own pid namespace (bwrap --as-pid-1)\n")
+        return 2
     os.environ.clear()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _prctl(PR_SET_DUMPABLE, 0)  # no one in here may open /proc/1/mem or /proc/1/fd/*
-    return Main().run()
+    setup = json.loads(sys.argv[1])
+    box = Main(setup)
+    return box.serve() if setup["serve"] else box.run()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,338 @@
+"""Warm sandboxes for calls of deployed tools: :class:`WorkerPool` and the :class:`Serving` sandbox.
+
+Owns the lifecycle of serving sandboxes: one trust domain per tool version (key = name, version,
+sha256 of the reviewed code) — a sandbox never serves two keys, nor the same key with another
+function, permissions or limits. Each sandbox is a full bwrap jail (``BwrapSandbox.prepared``,
+every layer of a test run) whose runner stays up in *serve* mode: its zygote has imported the tool
+once, and every call is one request line answered by one ``<nonce> {"id": ...}`` line, executed in a
+fresh worker forked for that call, so no state survives from one call to the next and the scratch
+dir is wiped between calls (``runner.py``).
+
+Misbehaviour retires a sandbox: a call that times out (the runner's per-call wall clock, or the
+host's backstop deadline a little later), a result line with the wrong nonce or id, a malformed or
+oversized line, or the sandbox dying. The next call of that key starts a new one. ``PoolSettings``
+bounds the sandboxes per key (further concurrent calls of that key wait) and stops sandboxes idle
+for ``idle_seconds`` (a reaper thread). Thread-safe: calls may come from any number of threads.
+It does not judge results (``api.py`` checks them against the tool's schema) and knows nothing of
+the registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import select
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from toolfoundry.config import PoolSettings
+from toolfoundry.core import JSON, CaseResult, Limits, Permissions, RunReport, SandboxUnavailable, UsageError
+from toolfoundry.sandbox import protocol
+from toolfoundry.sandbox.bwrap import ERROR_LINE_MAX, TAIL_CHARS, BwrapSandbox
+from toolfoundry.sandbox.launcher import Capture, spawn
+
+Key = tuple[str, int, str]
+"""A tool version: (name, version, sha256 of its code)."""
+GRACE_SECONDS = 1.0
+CHUNK = 1 << 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Spec:
+    """What a serving sandbox was started for, beyond its key."""
+
+    function: str
+    permissions: Permissions
+    limits: Limits
+
+
+class Serving:
+    """One serving sandbox of one tool version. Not thread-safe: the pool lends it to one caller at a time."""
+
+    def __init__(self, sandbox: BwrapSandbox, *, code: str, spec: _Spec) -> None:
+        self.spec = spec
+        self.broken = False
+        self.last_used = time.monotonic()
+        self._ready = False
+        self._next_id = 0
+        self._nonce = secrets.token_hex(16)
+        self._buffer = bytearray()
+        limits = spec.limits
+        self._line_max = limits.output_kb * 1024 + ERROR_LINE_MAX
+        self._stack = contextlib.ExitStack()
+        try:
+            start = self._stack.enter_context(sandbox.prepared({"tool.py": code}, permissions=spec.permissions,
+                                                               limits=limits, serve=True))
+            self._proc = spawn(start.argv, user=start.user, pass_fds=start.pass_fds)
+        except BaseException:
+            self._stack.close()
+            raise
+        assert self._proc.stdin and self._proc.stdout and self._proc.stderr
+        self._stdin, self._stdout, self._stderr = (self._proc.stdin.fileno(), self._proc.stdout.fileno(),
+                                                   self._proc.stderr.fileno())
+        for fd in (self._stdin, self._stdout, self._stderr):
+            os.set_blocking(fd, False)
+        self._pidfd = os.pidfd_open(self._proc.pid)
+        self._pending = memoryview(json.dumps({"nonce": self._nonce, "function": spec.function}).encode() + b"\n")
+
+    @property
+    def pid(self) -> int:
+        """The host pid of this sandbox's bwrap."""
+        return self._proc.pid
+
+    def call(self, args: dict[str, JSON]) -> RunReport:
+        """One call in a fresh worker; a broken sandbox afterwards has ``broken`` set."""
+        start = time.perf_counter()
+        limits = self.spec.limits
+        half = limits.output_kb * 1024 // 2
+        stderr = Capture(half, half)
+        problems: list[str] = []
+        if not self._ready:
+            body = self._exchange(b"", stderr, problems, limits.wall_seconds)
+            if body is None or body.get("ready") is not True:
+                self.broken = True
+                if body is not None and body.get("by") == "landlock":
+                    raise SandboxUnavailable(f"the sandbox could not apply landlock: {body.get('refused')}")
+                return self._report((_refusal(body),) if body else (), stderr, start, problems,
+                                    timed_out=body is None and not problems)
+            self._ready = True
+        self._next_id += 1
+        line = json.dumps({"id": self._next_id, "args": args}, allow_nan=False).encode() + b"\n"
+        body = self._exchange(line, stderr, problems, limits.wall_seconds + GRACE_SECONDS)
+        self.last_used = time.monotonic()
+        if body is None:
+            self.broken = True
+            return self._report((), stderr, start, problems, timed_out=not problems)
+        if body.pop("id", None) != self._next_id:
+            problems.append("the result line does not carry this call's id")
+        elif body.pop("wall", None) is True:
+            self.broken = True
+            return self._report((), stderr, start, problems, timed_out=True)
+        case = protocol.case_result(body) if not problems else None
+        if case is None:
+            self.broken = True
+            problems.append("the result line is not a case result")
+            return self._report((), stderr, start, problems, timed_out=False)
+        return self._report((case,), stderr, start, problems, timed_out=False)
+
+    def close(self) -> None:
+        """Kill the sandbox (its process group; the pid namespace takes the rest) and remove its files."""
+        self.broken = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        with contextlib.suppress(OSError):
+            os.close(self._pidfd)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=5)
+        self._stack.close()
+
+    # ── internals ────────────────────────────────────────────────────────────────────────────
+
+    def _report(self, cases: tuple[CaseResult, ...], stderr: Capture, start: float, problems: list[str], *,
+                timed_out: bool) -> RunReport:
+        if stderr.truncated:
+            problems.append(f"output truncated: the tool wrote {stderr.total} bytes, more than the "
+                            f"{self.spec.limits.output_kb} KiB kept")
+        return RunReport(cases=cases, exit_code=self._proc.poll(), timed_out=timed_out,
+                         stdout_tail=stderr.text()[-TAIL_CHARS:], ms=(time.perf_counter() - start) * 1000,
+                         problems=tuple(problems))
+
+    def _exchange(self, data: bytes, stderr: Capture, problems: list[str], seconds: float) -> dict[str, Any] | None:
+        """Send ``data``, return the next result line's body; None (and maybe a problem) if none came."""
+        self._pending = memoryview(bytes(self._pending) + data) if self._pending else memoryview(data)
+        poll = select.poll()
+        poll.register(self._stdout, select.POLLIN)
+        poll.register(self._stderr, select.POLLIN)
+        poll.register(self._pidfd, select.POLLIN)
+        if self._pending:
+            poll.register(self._stdin, select.POLLOUT)
+        deadline = time.monotonic() + seconds
+        while True:
+            newline = self._buffer.find(b"\n")
+            if newline >= 0:
+                raw = bytes(self._buffer[:newline])
+                del self._buffer[:newline + 1]
+                self._drain(self._stderr, stderr)
+                return self._parse(raw, problems)
+            if len(self._buffer) > self._line_max:
+                problems.append("a result line exceeded its size limit")
+                return None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._drain(self._stderr, stderr)
+                return None
+            for fd, _event in poll.poll(remaining * 1000):
+                if fd == self._stdin:
+                    try:
+                        self._pending = self._pending[os.write(fd, self._pending):]
+                    except BrokenPipeError:
+                        self._pending = memoryview(b"")
+                    if not self._pending:
+                        poll.unregister(fd)
+                elif fd == self._stdout:
+                    chunk = os.read(fd, CHUNK)
+                    if not chunk:
+                        problems.append("the sandbox closed its result channel")
+                        return None
+                    self._buffer += chunk
+                elif fd == self._stderr:
+                    if not self._drain(fd, stderr):
+                        poll.unregister(fd)
+                else:
+                    poll.unregister(fd)  # bwrap exited: read what is left, then the stdout EOF ends us
+
+    @staticmethod
+    def _drain(fd: int, sink: Capture) -> bool:
+        """Read what is there without blocking; False at end of stream."""
+        while True:
+            try:
+                chunk = os.read(fd, CHUNK)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            sink.feed(chunk)
+
+    def _parse(self, raw: bytes, problems: list[str]) -> dict[str, Any] | None:
+        bodies, bad = protocol.lines(raw + b"\n", nonce=self._nonce)
+        if bad or not bodies:
+            problems.extend(bad or ["an empty result line"])
+            return None
+        return bodies[0]
+
+
+def _refusal(body: dict[str, Any]) -> CaseResult:
+    reason = str(body.get("refused", "the sandbox did not become ready"))[:500]
+    return CaseResult(ok=False, error_type="WarmRefused", error_message=reason)
+
+
+class WorkerPool:
+    """Serving sandboxes per tool version, created on demand, reused, replaced when broken, reaped when idle."""
+
+    def __init__(self, sandbox: BwrapSandbox, settings: PoolSettings) -> None:
+        if settings.size < 1 or settings.idle_seconds <= 0:
+            raise UsageError("[pool] size must be at least 1 and idle_seconds positive")
+        self.sandbox = sandbox
+        self.settings = settings
+        self._cond = threading.Condition()
+        self._idle: dict[Key, list[Serving]] = {}
+        self._count: dict[Key, int] = {}
+        self._closed = False
+        self._reaper: threading.Thread | None = None
+
+    def call(self, *, key: Key, code: str, function: str, args: dict[str, JSON], permissions: Permissions,
+             limits: Limits) -> RunReport:
+        """Call ``function`` of the tool version ``key`` with ``args`` in a warm sandbox: one case."""
+        if hashlib.sha256(code.encode("utf-8")).hexdigest() != key[2]:
+            raise UsageError(f"the code given for {key[0]} v{key[1]} does not have the sha256 of its key")
+        spec = _Spec(function=function, permissions=permissions, limits=limits)
+        serving = self._acquire(key, code, spec)
+        try:
+            return serving.call(args)
+        except BaseException:
+            serving.broken = True
+            raise
+        finally:
+            self._release(key, serving)
+
+    def sandboxes(self, key: Key | None = None) -> int:
+        """How many serving sandboxes exist (idle or busy), for one key or in all."""
+        with self._cond:
+            return self._count.get(key, 0) if key is not None else sum(self._count.values())
+
+    def close(self) -> None:
+        """Stop every idle sandbox now and every busy one when its call returns."""
+        with self._cond:
+            self._closed = True
+            doomed = [s for entries in self._idle.values() for s in entries]
+            self._idle.clear()
+            self._count.clear()
+            self._cond.notify_all()
+            reaper, self._reaper = self._reaper, None
+        for serving in doomed:
+            serving.close()
+        if reaper is not None:
+            reaper.join()
+
+    # ── internals ────────────────────────────────────────────────────────────────────────────
+
+    def _acquire(self, key: Key, code: str, spec: _Spec) -> Serving:
+        doomed: list[Serving] = []
+        try:
+            with self._cond:
+                while True:
+                    if self._closed:
+                        raise UsageError("the worker pool is closed")
+                    entries = self._idle.get(key, [])
+                    while entries:
+                        serving = entries.pop()
+                        if serving.spec == spec and not serving.broken:
+                            return serving
+                        doomed.append(serving)
+                        self._count[key] -= 1
+                    if self._count.get(key, 0) < self.settings.size:
+                        self._count[key] = self._count.get(key, 0) + 1
+                        break
+                    self._cond.wait()
+        finally:
+            for serving in doomed:
+                serving.close()
+        try:
+            return Serving(self.sandbox, code=code, spec=spec)
+        except BaseException:
+            with self._cond:
+                self._count[key] -= 1
+                self._cond.notify_all()
+            raise
+
+    def _release(self, key: Key, serving: Serving) -> None:
+        with self._cond:
+            keep = not serving.broken and not self._closed
+            if keep:
+                self._idle.setdefault(key, []).append(serving)
+                if self._reaper is None:
+                    self._reaper = threading.Thread(target=self._reap, name="toolfoundry-pool-reaper",
+                                                    daemon=True)
+                    self._reaper.start()
+            elif not self._closed:
+                self._count[key] -= 1
+            self._cond.notify_all()
+        if not keep:
+            serving.close()
+
+    def _reap(self) -> None:
+        """Stop sandboxes idle for longer than ``idle_seconds``, until the pool closes."""
+        idle = self.settings.idle_seconds
+        while True:
+            doomed: list[Serving] = []
+            with self._cond:
+                if self._closed:
+                    return
+                now = time.monotonic()
+                wake = now + idle
+                for key, entries in self._idle.items():
+                    for serving in list(entries):
+                        if serving.last_used + idle <= now:
+                            entries.remove(serving)
+                            self._count[key] -= 1
+                            doomed.append(serving)
+                        else:
+                            wake = min(wake, serving.last_used + idle)
+                if not doomed:
+                    self._cond.wait(max(0.01, wake - now))
+            for serving in doomed:
+                serving.close()
