@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_settings, run_cli
 from toolfoundry.agent import Agent
 from toolfoundry.api import Foundry
 from toolfoundry.testing import FakeOpenAIServer, Reply
+
+from conftest import make_settings, run_cli
 
 SPEC = json.dumps({"name": "reverse_words", "signature": "(text: str) -> str",
                    "description": "Reverse the order of words.", "permissions": {"net_hosts": [], "env_vars": []}})

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_settings
 from toolfoundry.api import Foundry
 from toolfoundry.core import Example, Finding, UsageError
 from toolfoundry.generate import format_findings, parse_code, parse_spec
 from toolfoundry.testing import FakeOpenAIServer, Reply
+
+from conftest import make_settings
 
 SPEC = json.dumps({"name": "c_to_f", "signature": "(celsius: float) -> float",
                    "description": "Convert Celsius to Fahrenheit.", "permissions": {"net_hosts": [], "env_vars": []}})
@@ -58,6 +59,20 @@ def test_a_failing_first_candidate_is_refined_with_its_findings_and_deployed(
                for e in model_calls)
     attempts = [s.details.get("attempt") for s in outcome.stages if s.stage == "generate"]
     assert attempts == [1, 2]
+    done = next(e for e in gen.events(outcome.request_id) if e.kind == "generation.done")
+    calls = sum(int(e.data["usage"]["prompt_tokens"]) for e in model_calls)  # type: ignore[index]
+    assert done.data["attempts"] == 2 and done.data["usage"]["prompt_tokens"] == calls  # type: ignore[index]
+
+
+def test_the_cost_of_a_request_is_recorded_when_prices_are_configured(home: Path, server: FakeOpenAIServer) -> None:
+    (home / "toolfoundry.toml").write_text("[generation]\nprice_per_mtok_in = 2.0\nprice_per_mtok_out = 8.0\n")
+    server.add(Reply.text(SPEC, usage=(1000, 100)), *[reply_with(WRONG) for _ in range(3)])
+    with Foundry(settings_for(home, server)) as f:  # type: ignore[arg-type]
+        outcome = f.request("convert Celsius to Fahrenheit", examples=EXAMPLES)
+        closed = next(e for e in f.events(outcome.request_id) if e.kind == "request.closed")
+    assert outcome.status == "rejected"
+    usage = closed.data["usage"]
+    assert usage["prompt_tokens"] >= 1000 and usage["cost_usd"] > 0.0028  # type: ignore[index,operator]
 
 
 def test_held_out_examples_never_reach_the_model(gen: Foundry, server: FakeOpenAIServer) -> None:

@@ -45,6 +45,8 @@ def test_every_state_change_of_a_request_is_in_the_audit_log(foundry: Foundry) -
         "review.decided", "merge", "deploy", "request.closed", "call"]
     events = foundry.events(outcome.request_id)
     assert events[0].data["sha256"] == outcome.tool.sha256  # type: ignore[union-attr]
+    layers = events[0].data["sandbox"]
+    assert isinstance(layers, dict) and "seccomp" in layers and "landlock" in layers  # what isolation was in force
     assert next(e for e in events if e.kind == "review.decided").actor == "policy"
     assert next(e for e in events if e.kind == "merge").data["commit"] == outcome.tool.commit  # type: ignore[union-attr]
     assert foundry.verify().ok
@@ -206,4 +208,4 @@ def test_no_sandbox_means_nothing_is_proposed(home: Path) -> None:
         with pytest.raises(SandboxUnavailable, match="bubblewrap"):
             foundry.propose(add_candidate())
         assert foundry.ledger.with_status("running", "deployed", "rejected", "pending_review", "failed") == []
-        assert [e.kind for e in foundry.audit.events()] == ["home.initialised"]
+        assert [e.kind for e in foundry.audit.events()] == ["home.initialised", "sandbox.checked"]

@@ -17,7 +17,17 @@ from pathlib import Path
 
 from toolfoundry.api import Foundry
 from toolfoundry.assess import REQUEST_CAPABILITY_TOOL, parse_need_integration, parse_request_capability
-from toolfoundry.core import JSON, Example, Message, Model, Outcome, ToolCall, ToolfoundryError, Usage, UsageError
+from toolfoundry.core import (
+    JSON,
+    Example,
+    Message,
+    Model,
+    Outcome,
+    ToolCall,
+    ToolfoundryError,
+    Usage,
+    UsageError,
+)
 from toolfoundry.generate import prompt
 from toolfoundry.registry import DeployedTool
 
@@ -78,7 +88,7 @@ class Agent:
         usage = Usage()
         for step in range(1, self.max_steps + 1):
             tools = [tool_spec(t) for t in self.foundry.tools()] + [REQUEST_CAPABILITY_TOOL]
-            self._emit("turn", {"step": step, "tools": [t["function"]["name"] for t in tools]})  # type: ignore[index]
+            self._emit("turn", {"step": step, "tools": [t["function"]["name"] for t in tools]})
             completion = self.model.complete(messages, tools=tools)
             usage += completion.usage
             reply = completion.message

@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,9 +42,10 @@ from toolfoundry.core import (
 )
 from toolfoundry.forge import LocalForge
 from toolfoundry.ledger import Ledger, RequestRow
-from toolfoundry.models import load_model
+from toolfoundry.models import ModelSettings, load_model
 from toolfoundry.registry import DeployedTool, Registry
 from toolfoundry.sandbox import BwrapSandbox
+from toolfoundry.sandbox.pool import WorkerPool
 
 Listener = workflow.Listener
 
@@ -87,6 +89,9 @@ class Foundry:
         self.ledger = Ledger(settings.db)
         self.registry = Registry(settings.db, self.forge)
         self.sandbox = BwrapSandbox(settings.sandbox)
+        self._pool: WorkerPool | None = None  # warm sandboxes for calls, started on the first call
+        self._pool_lock = threading.Lock()
+        self._code: dict[tuple[str, int], tuple[str | None, str]] = {}  # (name, version) → (commit, code)
         self.index = ToolIndex(settings.db)
         self._models: dict[str, Model] = {}
         self._runtime = workflow.Runtime(settings=settings, sandbox=self.sandbox, forge=self.forge,
@@ -111,11 +116,13 @@ class Foundry:
         Registry(settings.db, LocalForge(settings.repo)).close()
         audit.append("home.initialised", request_id=None, actor=settings.user,
                      data={"home": str(home), "initial_commit": commit, "version": __version__}, key="init")
-        problem = None
+        problem, layers = None, {}
         try:
-            BwrapSandbox(settings.sandbox).check()
+            layers = BwrapSandbox(settings.sandbox).layers()
         except SandboxUnavailable as exc:
             problem = str(exc)
+        audit.append("sandbox.checked", request_id=None, actor=settings.user, key=None,
+                     data={"ok": problem is None, "problem": problem, "layers": layers})
         return InitResult(home=home, created=created, sandbox_problem=problem)
 
     def __enter__(self) -> Foundry:
@@ -125,7 +132,11 @@ class Foundry:
         self.close()
 
     def close(self) -> None:
-        """Stop DBOS if this foundry launched it, release the home lock, close the databases."""
+        """Stop the warm sandboxes and DBOS if this foundry launched it, release the home lock, close the databases."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
         if _launched["home"] == str(self.settings.home):
             from dbos import DBOS
             DBOS.destroy(destroy_registry=False)
@@ -134,6 +145,12 @@ class Foundry:
             fcntl.flock(lock, fcntl.LOCK_UN)
             lock.close()
             _launched.update(home=None, lock=None)
+        for model in self._models.values():
+            close = getattr(model, "close", None)
+            if callable(close):
+                close()
+        self._models.clear()
+        self.index.close()
         self.ledger.close()
         self.registry.close()
         self.audit.close()
@@ -223,7 +240,12 @@ class Foundry:
             raise UsageError("no model configured: pass --model PROVIDER:NAME, set TOOLFOUNDRY_MODEL, or set"
                              " [generation] model in toolfoundry.toml")
         if spec not in self._models:
-            self._models[spec] = load_model(spec, environ=self.settings.model_env)
+            gen = self.settings.generation
+            priced = gen.price_per_mtok_in > 0 or gen.price_per_mtok_out > 0
+            self._models[spec] = load_model(spec, environ=self.settings.model_env, settings=ModelSettings(
+                timeout_seconds=gen.timeout_seconds, max_retries=gen.max_retries,
+                price_per_mtok_in=gen.price_per_mtok_in if priced else None,
+                price_per_mtok_out=gen.price_per_mtok_out if priced else None))
         return self._models[spec]
 
     def request(self, description: str, *, examples: tuple[Example, ...] = (), holdout: tuple[Example, ...] = (),
@@ -315,21 +337,41 @@ class Foundry:
     def call(self, name: str, args: dict[str, JSON], *, caller: str | None = None) -> CallResult:
         """Call a deployed tool in the sandbox: the reviewed bytes, hash-checked, never in this process."""
         self.sandbox.check()
-        loaded = self.registry.load(name)
-        spec = loaded.tool.spec
+        # the registry row says which version and which reviewed sha256; the code is read from git once
+        # per (name, version) and its hash checked against the registry's record on every call
+        tool = self.registry.get(name)
+        cached = self._code.get((name, tool.ref.version)) if tool is not None else None
+        if tool is not None and cached is not None and cached[0] == tool.ref.commit \
+                and hashlib.sha256(cached[1].encode("utf-8")).hexdigest() == tool.ref.sha256:
+            code = cached[1]
+        else:
+            loaded = self.registry.load(name)
+            tool, code = loaded.tool, loaded.code
+            self._code[(name, tool.ref.version)] = (tool.ref.commit, code)
+        spec = tool.spec
         problems = contract.validate(spec["args_schema"], args)
         if problems:
             raise UsageError(f"arguments for {name}{spec['signature']}: {'; '.join(problems)}")
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = WorkerPool(self.sandbox, self.settings.pool)
+            pool = self._pool
         start = time.perf_counter()
-        report = self.sandbox.run_cases(code=loaded.code, function=str(spec["function"]), cases=[args],
-                                        permissions=loaded.tool.permissions, limits=self.settings.call_limits)
+        report = pool.call(key=(tool.ref.name, tool.ref.version, tool.ref.sha256), code=code,
+                           function=str(spec["function"]), args=args, permissions=tool.permissions,
+                           limits=self.settings.call_limits)
         ms = (time.perf_counter() - start) * 1000
         result = _call_result(report, spec, ms)
-        result = CallResult(ok=result.ok, result=result.result, error=result.error, tool=loaded.tool.ref, ms=ms)
-        self.audit.append("call", request_id=loaded.tool.request_id, actor=caller or self.settings.user, data={
-            **loaded.tool.ref.to_json(), "ok": result.ok, "ms": round(ms, 2),
+        error = result.error
+        refused = list(report.net_refusals)
+        if error is not None and refused:  # the caller learns why the tool could not reach a host
+            error = {**error, "message": f"{error.get('message', '')} (the egress proxy refused: "
+                                         f"{'; '.join(refused)})"[:2000], "net_refused": list(refused)}
+        result = CallResult(ok=result.ok, result=result.result, error=error, tool=tool.ref, ms=ms)
+        self.audit.append("call", request_id=tool.request_id, actor=caller or self.settings.user, data={
+            **tool.ref.to_json(), "ok": result.ok, "ms": round(ms, 2),
             "args_sha256": hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest(),
-            "error": result.error})
+            "error": result.error, **({"net_refused": list(refused)} if refused else {})})
         return result
 
     def rollback(self, name: str, to: int | None = None, *, actor: str | None = None) -> DeployedTool:

@@ -89,7 +89,7 @@ def _listener(rid: str, kind: str, data: dict[str, JSON]) -> None:
         usage = data.get("usage") or {}
         what = "the spec" if data["purpose"] == "spec" else f"candidate {data['call']}"
         out.print(f"  → model {escape(str(data['model']))} wrote {what}"
-                  f" ({usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens)")  # type: ignore[union-attr]
+                  f" ({usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens)")
     elif kind == "stage":
         if data["stage"] == "generate":
             out.print(f"  [bold]attempt {data.get('attempt')}[/bold]")
@@ -224,7 +224,7 @@ def _agent(foundry: Foundry, model: Any, task: str, *, quiet: bool) -> Any:
             return
         if kind == "turn":
             out.print(f"[bold magenta]agent[/bold magenta] turn {data['step']} — tools offered: "
-                      f"{escape(', '.join(map(str, data['tools'])))}")  # type: ignore[arg-type]
+                      f"{escape(', '.join(map(str, data['tools'])))}")
         elif kind == "tool_call":
             out.print(f"  [magenta]calls[/magenta] {data['name']}({escape(str(data['arguments']))})")
         elif kind == "tool_result":

@@ -73,6 +73,14 @@ class GenerationSettings:
     """Tokens (prompt + completion) one request may spend across all its model calls."""
     agent_max_steps: int = 12
     """Model turns the reference agent (`toolfoundry run`) may take for one task."""
+    timeout_seconds: float = 60.0
+    """Per model call, before it is retried."""
+    max_retries: int = 4
+    """Retries of a model call on 429, 5xx, timeouts and connection errors."""
+    price_per_mtok_in: float = 0.0
+    """US dollars per million prompt tokens, for the cost in the audit log (0 → cost unknown)."""
+    price_per_mtok_out: float = 0.0
+    """US dollars per million completion tokens (0 → cost unknown)."""
 
 
 MODEL_ENV = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
@@ -155,6 +163,12 @@ DEFAULT_TOML = """\
 # token_budget = 60000
 # Model turns the reference agent may take for one task.
 # agent_max_steps = 12
+# Per-call timeout and retries (429, 5xx, timeouts; Retry-After is honoured).
+# timeout_seconds = 60.0
+# max_retries = 4
+# Prices in US dollars per million tokens, to record each request's cost (0 means unknown).
+# price_per_mtok_in = 0.0
+# price_per_mtok_out = 0.0
 
 [limits.test]
 # Limits for validating a candidate (tests + examples).

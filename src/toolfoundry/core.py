@@ -360,6 +360,9 @@ class RunReport:
     """Wall time of the run, in milliseconds."""
     problems: tuple[str, ...] = ()
     """Protocol violations noticed by the host (bad nonce, extra lines, output truncated, ...)."""
+    net_refusals: tuple[str, ...] = ()
+    """Requests the tool's egress proxy refused during this run or call, one line each
+    (``METHOD host:port: reason``); not a protocol problem — the tool asked for a host it may not reach."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -389,6 +392,9 @@ class Sandbox(Protocol):
 
     def check(self) -> None:
         """Raise ``SandboxUnavailable`` with a clear reason when the sandbox cannot run."""
+
+    def layers(self) -> dict[str, str]:
+        """Which isolation layers are in force, one line each, for the audit log."""
 
     def run_cases(self, *, code: str, function: str, cases: list[dict[str, JSON]],
                   permissions: Permissions, limits: Limits) -> RunReport:

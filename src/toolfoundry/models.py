@@ -240,6 +240,10 @@ class OpenAIModel:
                              "to use a local OpenAI-compatible server that needs no key)")
         return cls(name, base_url=base_url, api_key=api_key or "no-key", settings=settings)
 
+    def close(self) -> None:
+        """Close the HTTP client and its connections."""
+        self._client.close()
+
     def complete(self, messages: list[Message], *, tools: list[dict[str, JSON]] | None = None,
                  max_tokens: int | None = None) -> Completion:
         """One chat completion, retried per ``ModelSettings``. Raises ``ModelError``."""
@@ -352,6 +356,10 @@ class AnthropicModel:
         if not api_key and base_url is None:
             raise UsageError(f"anthropic:{name} needs an API key: set ANTHROPIC_API_KEY")
         return cls(name, api_key=api_key or "no-key", base_url=base_url, settings=settings)
+
+    def close(self) -> None:
+        """Close the HTTP client and its connections."""
+        self._client.close()
 
     def complete(self, messages: list[Message], *, tools: list[dict[str, JSON]] | None = None,
                  max_tokens: int | None = None) -> Completion:

@@ -6,7 +6,8 @@ to the sandbox as one run in a host-side random order (so the tool cannot tell w
 puts the outputs back in order, and compares them here. The expected values never enter the
 sandbox. Findings on visible examples carry the input, expected and actual value; a held-out failure
 is reported only as a count. Protocol problems (bad nonce, missing or extra results, truncated
-output) fail the stage. It does not run anything itself: the sandbox does.
+output) fail the stage. Requests the egress proxy refused become a ``sandbox.net-refused`` warning
+(hosts named only when no held-out example ran). It does not run anything itself: the sandbox does.
 """
 
 from __future__ import annotations
@@ -130,6 +131,8 @@ def evaluate(sandbox: Sandbox, *, code: str, function: str, examples: tuple[Exam
         findings.append(_wall_timeout(report.cases, order, examples, function, limits))
     findings += [Finding(code="oracle.protocol", message=f"sandbox protocol: {problem}")
                  for problem in report.problems]
+    if report.net_refusals:
+        findings.append(_net_refused(report.net_refusals, holdout=bool(holdout)))
     failed = len(failed_visible) + len(failed_holdout)
     details = {**counts, "passed": len(everything) - failed, "failed": failed}
     return verdict(STAGE, findings, (time.perf_counter() - start) * 1000, details)
@@ -185,6 +188,19 @@ def _wall_timeout(done: tuple[CaseResult, ...], order: list[int], examples: tupl
     example = examples[running]
     return Finding(code="oracle.timeout", input=example.args, message=(
         f"{summary}; example {running + 1}: {function}({_show(example.args)}) was still running"))
+
+
+def _net_refused(refusals: tuple[str, ...], *, holdout: bool) -> Finding:
+    """A warning naming the hosts the egress proxy refused — withheld when held-out examples ran too,
+    since a tool could spell its held-out inputs into the host names it asks for."""
+    if holdout:
+        return Finding(code="sandbox.net-refused", severity="warning", message=(
+            f"the egress proxy refused {len(refusals)} request(s) to hosts outside this tool's approved "
+            "net_hosts (hosts withheld: held-out examples ran in the same sandbox); a tool may reach only "
+            "the hosts its manifest lists"))
+    return Finding(code="sandbox.net-refused", severity="warning", actual=list(refusals), message=(
+        f"the egress proxy refused {len(refusals)} request(s) to hosts outside this tool's approved "
+        f"net_hosts: {'; '.join(refusals)[:1000]}; a tool may reach only the hosts its manifest lists"))
 
 
 def _show(value: JSON) -> str:

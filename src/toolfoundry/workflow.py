@@ -149,7 +149,8 @@ def open_step(rid: str, candidate: Candidate, requester: str) -> None:
     _audit(rid, "request.opened", requester, {
         "source": candidate.source, "sha256": sha256(candidate.code), "name": candidate.name,
         "permissions": candidate.permissions.to_json(), "examples": len(candidate.examples),
-        "holdout": len(candidate.holdout), "tests": candidate.tests is not None}, "opened")
+        "holdout": len(candidate.holdout), "tests": candidate.tests is not None,
+        "sandbox": _rt().sandbox.layers()}, "opened")
 
 
 @DBOS.step()
@@ -283,12 +284,14 @@ def pending_step(rid: str, proposal: Proposal) -> Outcome:
 
 @DBOS.step()
 def finish_step(rid: str, status: Status, tool: ToolRef | None, stages: tuple[Verdict, ...],
-                reason: str) -> Outcome:
-    """Close the request with its final status."""
+                reason: str, usage: Usage | None = None) -> Outcome:
+    """Close the request with its final status (and, for model-driven requests, its total usage and cost)."""
     outcome = Outcome(request_id=rid, status=status, tool=tool, stages=stages, reason=reason)
     _rt().ledger.update(rid, status=status, reason=reason, outcome=outcome.to_json())
-    _audit(rid, "request.closed", "foundry",
-           {"status": status, "reason": reason, "tool": tool.to_json() if tool else None}, "closed")
+    data: dict[str, JSON] = {"status": status, "reason": reason, "tool": tool.to_json() if tool else None}
+    if usage is not None:
+        data["usage"] = usage.to_json()
+    _audit(rid, "request.closed", "foundry", data, "closed")
     return outcome
 
 
@@ -363,7 +366,7 @@ def open_need_step(rid: str, need: Need, requester: str) -> None:
     _audit(rid, "request.opened", requester, {
         "source": "request", "description": need.description, "model": need.model,
         "examples": len(need.examples), "holdout": len(need.holdout), "max_attempts": need.max_attempts,
-        "token_budget": need.token_budget}, "opened")
+        "token_budget": need.token_budget, "sandbox": _rt().sandbox.layers()}, "opened")
 
 
 @DBOS.step()
@@ -408,13 +411,13 @@ def generate_tool(rid: str, need: Need, requester: str) -> Outcome:
         draft, problems = generate.parse_spec(text)
         if draft is None:
             stages = (_stage(rid, verdict("generate", problems), 0),)
-            return finish_step(rid, "rejected", None, stages, "the model's spec was unusable")
+            return finish_step(rid, "rejected", None, stages, "the model's spec was unusable", used)
         first = generate.generate_messages(draft, need.examples)
         messages, history = first, list[str]()
         for attempt in range(1, need.max_attempts + 1):
             if used.total >= need.token_budget:
                 return finish_step(rid, "rejected", None, stages, f"token budget of {need.token_budget} spent"
-                                   f" after {attempt - 1} attempt(s) ({used.total} tokens)")
+                                   f" after {attempt - 1} attempt(s) ({used.total} tokens)", used)
             reply, usage = model_step(rid, "generate", messages, attempt, need.model)
             used += usage
             code, tests, parsed = generate.parse_code(reply)
@@ -426,12 +429,14 @@ def generate_tool(rid: str, need: Need, requester: str) -> Outcome:
                 spec, tried = _validate_candidate(rid, candidate, attempt)
                 stages += tried
                 if all(v.ok for v in tried):
+                    _audit(rid, "generation.done", "foundry", {"attempts": attempt, "usage": used.to_json()},
+                           "generation")
                     return _ship(rid, candidate, spec, stages, requester, gate=tried)
                 parsed = [f for v in tried for f in v.findings]
             history.append(f"attempt {attempt}: " + "; ".join(f.code for f in parsed if f.severity == "error")[:200])
             messages = generate.refine_messages(first, reply, parsed, history, attempt, need.max_attempts)
         return finish_step(rid, "rejected", None, stages,
-                           f"no candidate passed after {need.max_attempts} attempt(s) ({used.total} tokens)")
+                           f"no candidate passed after {need.max_attempts} attempt(s) ({used.total} tokens)", used)
     except ToolfoundryError as exc:
         return finish_step(rid, "failed", None, stages, f"{type(exc).__name__}: {exc}")
 

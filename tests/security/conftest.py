@@ -340,7 +340,8 @@ def escaped(before: set[int]) -> list[str]:
     for pid in sandbox_uid_processes() - before:
         if not _inside_a_live_bwrap(pid):
             comm = (_proc_field(pid, "comm") or "?").strip()
-            out.append(f"{pid} {comm}")
+            cmdline = (_proc_field(pid, "cmdline") or "").replace("\0", " ")
+            out.append(f"{pid} {comm} {cmdline[-160:]}".rstrip())
     return out
 
 
@@ -365,7 +366,7 @@ def no_sandbox_process_outlives_the_test() -> Iterator[None]:
     """After every attack: no process of the sandbox uid is left outside a live bwrap."""
     before = sandbox_uid_processes()
     yield
-    left = wait_until_gone(lambda: escaped(before))
+    left = wait_until_gone(lambda: escaped(before), 3.0)
     assert not left, f"sandbox-uid processes outlived their sandbox: {left}"
 
 

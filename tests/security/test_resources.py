@@ -9,7 +9,7 @@ import subprocess
 
 from toolfoundry.api import Foundry
 
-from .conftest import assert_alive, attack, run_direct
+from .conftest import assert_alive, attack, escaped, run_direct, sandbox_uid_processes, wait_until_gone
 
 
 def _host_still_forks() -> None:
@@ -143,6 +143,25 @@ def test_sleeping_past_the_wall_clock_limit_is_cut_off(foundry: Foundry) -> None
     assert not any(c.ok for c in report.cases)
     a = attack(foundry, code, "nap", {"seconds": 60}, expect=60)  # sleep passes the checks: the oracle stops it
     assert "oracle" in a.rejected_by and "oracle.timeout" in a.codes, a.codes
+
+
+def test_nothing_of_a_timed_out_run_keeps_running_after_the_host_gave_up(foundry: Foundry) -> None:
+    """After the wall clock the host kills bwrap; the sandbox's pid 1 must die with it, not run the other cases."""
+    before = sandbox_uid_processes()
+    short = dataclasses.replace(foundry.settings.test_limits, wall_seconds=1.0)
+    report = run_direct(foundry, '''
+        """Sleep."""
+        import time
+
+
+        def nap(seconds: int) -> int:
+            """Sleep, then return."""
+            time.sleep(seconds)
+            return seconds
+    ''', "nap", [{"seconds": 60}] * 6, short)
+    assert report.timed_out or not any(c.ok for c in report.cases), report
+    left = wait_until_gone(lambda: escaped(before), 0.5)
+    assert left == [], f"sandbox processes outlived the run the host killed: {left}"
 
 
 def test_huge_output_is_truncated_and_fails_the_run(foundry: Foundry) -> None:

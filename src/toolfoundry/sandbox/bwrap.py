@@ -1,9 +1,16 @@
 """``BwrapSandbox``: the :class:`~toolfoundry.core.Sandbox` built on bubblewrap.
 
 Owns the decisions about *what* goes into a run: which interpreter, which read-only files (the tool
-at ``/tool``, the trusted harness — ``runner.py`` and ``landlock.py`` — at ``/harness``), which uid,
-which seccomp filter (``seccomp.py``; AF_INET allowed only for a tool with network hosts), which
-limits, the fail-closed ``check()`` and the ``layers()`` report the audit log records. The files are
+at ``/tool``, the trusted harness — ``runner.py`` and ``landlock.py``, plus ``netfwd.py`` for a tool
+with network hosts — at ``/harness``), which uid, which seccomp filter (``seccomp.py``; AF_INET
+allowed only for a tool with network hosts), which limits, the fail-closed ``check()`` and the
+``layers()`` report the audit log records.
+
+Network: a tool whose permissions list ``net_hosts`` gets its own :class:`~.netproxy.EgressProxy`
+for the run (or for the life of a serving sandbox), never shared with another tool; its unix socket
+is bound read-only at ``/run/egress.sock`` and ``runner.py`` forwards ``127.0.0.1:3128`` to it. The
+network namespace stays unshared (loopback only). What the proxy refused is collected (:class:`NetLog`)
+and returned as ``RunReport.net_refusals``. The files are
 staged in a fresh root-owned host directory (0755 dirs, 0644 files) that the sandbox uid can read
 but not write, removed after the run (or, for a serving sandbox of ``pool.py``, when it stops).
 Held-out expected values never come here: only the args of each case. Process mechanics live in
@@ -19,13 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import json
+import os
 import secrets
 import shutil
 import stat
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +42,13 @@ from toolfoundry.config import SandboxSettings
 from toolfoundry.core import JSON, Limits, Permissions, RunReport, SandboxUnavailable, TestReport
 from toolfoundry.sandbox import landlock, protocol, seccomp
 from toolfoundry.sandbox.launcher import MERGED_USR, Capture, Completed, Jail, jail_argv, launch
+from toolfoundry.sandbox.netproxy import EgressProxy, Refusal
 
 HARNESS_FILES = (Path(__file__).with_name("runner.py"), Path(__file__).with_name("landlock.py"))
+NET_HARNESS_FILES = (Path(__file__).with_name("netfwd.py"),)
 HARNESS = "/harness/runner.py"
+EGRESS_SOCKET = "/run/egress.sock"
+REFUSALS_KEPT = 50
 PROBE = ("import os, sys\nstatus = open('/proc/self/status').read()\n"
          "seccomp = status.split('Seccomp:')[1].split()[0] if 'Seccomp:' in status else 'none'\n"
          "sys.stdout.write('toolfoundry-sandbox-ok %d %s' % (os.getuid(), seccomp))")
@@ -60,6 +72,31 @@ class _Ready:
     bwrap_version: str
 
 
+class NetLog:
+    """The egress proxy's refusals for one sandbox, taken per run or per call. Thread-safe, bounded."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[str] = []
+        self._dropped = 0
+
+    def add(self, refusal: Refusal) -> None:
+        """Record one refusal (the proxy calls this from its connection thread)."""
+        host = f"[{refusal.host}]" if ":" in refusal.host else refusal.host
+        with self._lock:
+            if len(self._items) < REFUSALS_KEPT:
+                self._items.append(f"{refusal.method} {host}:{refusal.port}: {refusal.reason}"[:500])
+            else:
+                self._dropped += 1
+
+    def take(self) -> tuple[str, ...]:
+        """Everything recorded since the last ``take``, and forget it."""
+        with self._lock:
+            items, dropped = self._items, self._dropped
+            self._items, self._dropped = [], 0
+        return (*items, f"... and {dropped} more refusals") if dropped else tuple(items)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Launch:
     """Everything needed to start one sandbox: the bwrap argv, the uid to drop to, the fds to pass."""
@@ -67,6 +104,8 @@ class Launch:
     argv: list[str]
     user: tuple[int, int] | None
     pass_fds: tuple[int, ...]
+    net: NetLog | None = None
+    """The refusals of this sandbox's egress proxy; None for a tool without network hosts."""
 
 
 class BwrapSandbox:
@@ -98,6 +137,8 @@ class BwrapSandbox:
             "rlimits": "CPU, AS, NPROC, FSIZE, NOFILE, CORE=0 per worker (from Limits)",
             "dumpable": "0 for the runner (pid 1), the zygote and every worker",
             "scratch": "tmpfs /tmp of Limits.scratch_mb, file count capped by the runner",
+            "network": "none (loopback only); a tool with net_hosts: its own egress proxy on a unix socket, "
+                       "reached through 127.0.0.1:3128 (the only TCP port Landlock lets it connect to)",
         }
 
     def run_cases(self, *, code: str, function: str, cases: list[dict[str, JSON]],
@@ -108,12 +149,12 @@ class BwrapSandbox:
                                  limits=dataclasses.asdict(limits), pytest_path=self.settings.pytest_path)
         # the runner keeps values within output_kb in total; an error line is at most a few KiB
         cap = limits.output_kb * 1024 + ERROR_LINE_MAX * (len(cases) + 1)
-        done = self._run({"tool.py": code}, stdin, limits, permissions, stdout_cap=cap)
+        done, refusals = self._run({"tool.py": code}, stdin, limits, permissions, stdout_cap=cap)
         _refused(bytes(done.stdout.head), nonce)
         results, problems = protocol.cases(bytes(done.stdout.head), nonce=nonce, expected=len(cases))
         return RunReport(cases=tuple(results), exit_code=done.exit_code, timed_out=done.timed_out,
                          stdout_tail=done.stderr.text()[-TAIL_CHARS:], ms=done.ms,
-                         problems=tuple(_launch_problems(done, limits) + problems))
+                         problems=tuple(_launch_problems(done, limits) + problems), net_refusals=refusals)
 
     def run_pytest(self, *, code: str, tests: str, limits: Limits) -> TestReport:
         """Run ``tests`` as test_tool.py beside ``code`` as tool.py, in the sandbox's scratch dir."""
@@ -123,7 +164,8 @@ class BwrapSandbox:
         nonce = secrets.token_hex(16)
         stdin = protocol.request(nonce=nonce, mode="pytest", function="", cases=[],
                                  limits=dataclasses.asdict(limits), pytest_path=self.settings.pytest_path)
-        done = self._run({"tool.py": code, "test_tool.py": tests}, stdin, limits, Permissions(), stdout_cap=4096)
+        done, _ = self._run({"tool.py": code, "test_tool.py": tests}, stdin, limits, Permissions(),
+                            stdout_cap=4096)
         _refused(bytes(done.stdout.head), nonce)
         bodies, _problems = protocol.lines(bytes(done.stdout.head), nonce=nonce)
         body = bodies[0] if bodies else {}
@@ -158,25 +200,31 @@ class BwrapSandbox:
         program = seccomp.build(allow_inet=net)
         setup = {"serve": serve, "landlock": ready.landlock, "net": net, "limits": dataclasses.asdict(limits),
                  "read_exec": [inside for _, inside in binds] + _real_dirs(MERGED_USR)}
-        # hook for the egress proxy (issue 3, part 4): with net hosts, bind its unix socket here and add
-        # a "net" section to the request; the network namespace stays unshared (loopback only)
-        with _staged(ready.staging, files) as root:
+        harness = HARNESS_FILES + (NET_HARNESS_FILES if net else ())
+        with contextlib.ExitStack() as stack:
+            log: NetLog | None = None
+            sockets: tuple[tuple[str, str], ...] = ()
+            if net:  # this sandbox's own proxy: started here, stopped when the run or the sandbox ends
+                log = NetLog()
+                proxy = stack.enter_context(EgressProxy(permissions.net_hosts, on_refusal=log.add))
+                sockets = ((str(proxy.start()), EGRESS_SOCKET),)
+            root = stack.enter_context(_staged(ready.staging, files, harness))
             binds += [(os.path.join(root, "tool"), "/tool"), (os.path.join(root, "harness"), "/harness")]
             fd = seccomp.memfd(program)
-            try:
-                jail = Jail(binds=tuple(binds), scratch_bytes=limits.scratch_mb << 20, seccomp_fd=fd)
-                argv = jail_argv(ready.bwrap, jail, [ready.python, "-I", "-S", "-X", "utf8", "-B", HARNESS,
-                                                     json.dumps(setup)])
-                yield Launch(argv=argv, user=ready.user, pass_fds=(fd,))
-            finally:
-                os.close(fd)
+            stack.callback(os.close, fd)
+            jail = Jail(binds=tuple(binds), scratch_bytes=limits.scratch_mb << 20, seccomp_fd=fd, sockets=sockets)
+            argv = jail_argv(ready.bwrap, jail, [ready.python, "-I", "-S", "-X", "utf8", "-B", HARNESS,
+                                                 json.dumps(setup)])
+            yield Launch(argv=argv, user=ready.user, pass_fds=(fd,), net=log)
 
     def _run(self, files: dict[str, str], stdin: bytes, limits: Limits, permissions: Permissions, *,
-             stdout_cap: int) -> Completed:
+             stdout_cap: int) -> tuple[Completed, tuple[str, ...]]:
+        """One sandbox run to its end: how it ended, and what its egress proxy refused."""
         half = limits.output_kb * 1024 // 2
         with self.prepared(files, permissions=permissions, limits=limits, serve=False) as start:
-            return launch(start.argv, stdin=stdin, wall_seconds=limits.wall_seconds, user=start.user,
+            done = launch(start.argv, stdin=stdin, wall_seconds=limits.wall_seconds, user=start.user,
                           stdout=Capture(stdout_cap, 0), stderr=Capture(half, half), pass_fds=start.pass_fds)
+            return done, start.net.take() if start.net is not None else ()
 
     def _probe(self) -> _Ready:
         s = self.settings
@@ -311,8 +359,8 @@ def _staging_dir(uid: int, gid: int, *, root: bool) -> str:
 
 
 @contextlib.contextmanager
-def _staged(base: str, files: dict[str, str]) -> Iterator[str]:
-    """A fresh directory ``tool/<files>`` + ``harness/<runner, landlock>``, readable by all, writable by us only."""
+def _staged(base: str, files: dict[str, str], harness: tuple[Path, ...]) -> Iterator[str]:
+    """A fresh directory ``tool/<files>`` + ``harness/<harness files>``, readable by all, writable by us only."""
     root = tempfile.mkdtemp(prefix="toolfoundry-run-", dir=base)
     try:
         # world-readable on purpose: the sandbox uid must read the tool; only we can write
@@ -322,7 +370,7 @@ def _staged(base: str, files: dict[str, str]) -> Iterator[str]:
             os.chmod(os.path.join(root, sub), 0o755)  # noqa: S103
         for name, text in files.items():
             _write(os.path.join(root, "tool", name), text.encode("utf-8"))
-        for source in HARNESS_FILES:
+        for source in harness:
             _write(os.path.join(root, "harness", source.name), source.read_bytes())
         yield root
     finally:

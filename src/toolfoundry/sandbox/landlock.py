@@ -13,8 +13,10 @@ what exists; Landlock then decides what may be done with it, enforced by the ker
   ``/dev/urandom``;
 * everything: the scratch ``/tmp``;
 * nothing else: no write anywhere but ``/tmp``, no ``/dev/pts``, no listing of ``/``;
-* TCP bind/connect denied (ABI ≥ 4) unless the run has network permission; abstract unix sockets
-  created outside the domain unreachable (ABI ≥ 6).
+* TCP bind denied, TCP connect denied except to the ports in ``connect_ports`` (ABI ≥ 4) — for a
+  tool with network permission that is 3128 alone, the runner's forwarder to the egress proxy, so
+  even then no other loopback port is reachable; abstract unix sockets created outside the domain
+  unreachable (ABI ≥ 6).
 
 Syscalls 444/445/446 are the same on every architecture. A kernel without Landlock gives ABI 0: the
 host records "absent" and runs without this layer; a kernel with it where it cannot be applied makes
@@ -29,7 +31,7 @@ from collections.abc import Sequence
 
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446
 CREATE_RULESET_VERSION = 1
-RULE_PATH_BENEATH = 1
+RULE_PATH_BENEATH, RULE_NET_PORT = 1, 2
 PR_SET_NO_NEW_PRIVS = 38
 
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
@@ -51,6 +53,10 @@ class _RulesetAttr(ctypes.Structure):
 class _PathBeneath(ctypes.Structure):
     _pack_ = 1
     _fields_ = (("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
+
+
+class _NetPort(ctypes.Structure):
+    _fields_ = (("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64))
 
 
 def _libc() -> ctypes.CDLL:
@@ -80,7 +86,7 @@ def fs_rights(version: int) -> int:
 
 
 def restrict(*, required: int, read_exec: Sequence[str], read: Sequence[str], write: Sequence[str],
-             allow_tcp: bool) -> int:
+             connect_ports: Sequence[int] = ()) -> int:
     """Confine this process (and its future children) as described above; return the ABI used.
 
     ``required`` is the ABI the host saw; finding less here, or any failing step, raises OSError.
@@ -93,7 +99,7 @@ def restrict(*, required: int, read_exec: Sequence[str], read: Sequence[str], wr
     attr = _RulesetAttr(handled_access_fs=handled)
     size = 8
     if version >= 4:
-        attr.handled_access_net = 0 if allow_tcp else NET_BIND_TCP | NET_CONNECT_TCP
+        attr.handled_access_net = NET_BIND_TCP | NET_CONNECT_TCP
         size = 16
     if version >= 6:
         attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET
@@ -109,6 +115,11 @@ def restrict(*, required: int, read_exec: Sequence[str], read: Sequence[str], wr
                                                    for p in DEVICES]
         for path, rights in grants:
             _add(libc, int(ruleset), path, rights, file_rights)
+        for port in connect_ports if version >= 4 else ():
+            rule = _NetPort(allowed_access=NET_CONNECT_TCP, port=port)
+            if libc.syscall(ctypes.c_long(SYS_ADD_RULE), ctypes.c_int(ruleset), ctypes.c_int(RULE_NET_PORT),
+                            ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
+                raise OSError(ctypes.get_errno(), f"landlock_add_rule(tcp connect {port}) failed")
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
         if libc.syscall(ctypes.c_long(SYS_RESTRICT_SELF), ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:

@@ -6,7 +6,9 @@ function, permissions or limits. Each sandbox is a full bwrap jail (``BwrapSandb
 every layer of a test run) whose runner stays up in *serve* mode: its zygote has imported the tool
 once, and every call is one request line answered by one ``<nonce> {"id": ...}`` line, executed in a
 fresh worker forked for that call, so no state survives from one call to the next and the scratch
-dir is wiped between calls (``runner.py``).
+dir is wiped between calls (``runner.py``). A tool with network hosts has one egress proxy per
+serving sandbox (started and stopped with it, see ``bwrap.py``); each call's report carries what the
+proxy refused since the previous call ended.
 
 Misbehaviour retires a sandbox: a call that times out (the runner's per-call wall clock, or the
 host's backstop deadline a little later), a result line with the wrong nonce or id, a malformed or
@@ -21,15 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import json
 import os
 import secrets
 import select
-import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +39,13 @@ from toolfoundry.config import PoolSettings
 from toolfoundry.core import JSON, CaseResult, Limits, Permissions, RunReport, SandboxUnavailable, UsageError
 from toolfoundry.sandbox import protocol
 from toolfoundry.sandbox.bwrap import ERROR_LINE_MAX, TAIL_CHARS, BwrapSandbox
-from toolfoundry.sandbox.launcher import Capture, spawn
+from toolfoundry.sandbox.launcher import Capture, Jailed, spawn
 
 Key = tuple[str, int, str]
 """A tool version: (name, version, sha256 of its code)."""
 GRACE_SECONDS = 1.0
+UNTOUCHED = 75
+"""The runner's exit status when no call it read was lost (``runner.UNTOUCHED``)."""
 CHUNK = 1 << 16
 
 
@@ -57,9 +61,12 @@ class _Spec:
 class Serving:
     """One serving sandbox of one tool version. Not thread-safe: the pool lends it to one caller at a time."""
 
-    def __init__(self, sandbox: BwrapSandbox, *, code: str, spec: _Spec) -> None:
+    def __init__(self, sandbox: BwrapSandbox, *, code: str, spec: _Spec,
+                 starter: Callable[[Callable[[], Jailed]], Jailed] = lambda start: start()) -> None:
         self.spec = spec
         self.broken = False
+        self.retryable = False
+        """True when the sandbox died without starting the last call (safe to run it elsewhere)."""
         self.last_used = time.monotonic()
         self._ready = False
         self._next_id = 0
@@ -71,16 +78,18 @@ class Serving:
         try:
             start = self._stack.enter_context(sandbox.prepared({"tool.py": code}, permissions=spec.permissions,
                                                                limits=limits, serve=True))
-            self._proc = spawn(start.argv, user=start.user, pass_fds=start.pass_fds)
+            self._net = start.net
+            self._jailed = starter(lambda: spawn(start.argv, user=start.user, pass_fds=start.pass_fds))
         except BaseException:
             self._stack.close()
             raise
+        self._proc = self._jailed.proc
         assert self._proc.stdin and self._proc.stdout and self._proc.stderr
         self._stdin, self._stdout, self._stderr = (self._proc.stdin.fileno(), self._proc.stdout.fileno(),
                                                    self._proc.stderr.fileno())
         for fd in (self._stdin, self._stdout, self._stderr):
             os.set_blocking(fd, False)
-        self._pidfd = os.pidfd_open(self._proc.pid)
+        self._pidfd = self._jailed.pidfd
         self._pending = memoryview(json.dumps({"nonce": self._nonce, "function": spec.function}).encode() + b"\n")
 
     @property
@@ -110,6 +119,7 @@ class Serving:
         self.last_used = time.monotonic()
         if body is None:
             self.broken = True
+            self.retryable = self._closed_untouched()
             return self._report((), stderr, start, problems, timed_out=not problems)
         if body.pop("id", None) != self._next_id:
             problems.append("the result line does not carry this call's id")
@@ -123,19 +133,24 @@ class Serving:
             return self._report((), stderr, start, problems, timed_out=False)
         return self._report((case,), stderr, start, problems, timed_out=False)
 
+    def _closed_untouched(self) -> bool:
+        """Did the runner stop with every call it read answered or never started (exit status 75)?"""
+        try:
+            return self._proc.wait(timeout=GRACE_SECONDS) == UNTOUCHED
+        except subprocess.TimeoutExpired:
+            return False
+
     def close(self) -> None:
-        """Kill the sandbox (its process group; the pid namespace takes the rest) and remove its files."""
+        """Kill the sandbox (its pid 1, so the whole pid namespace, then bwrap) and remove its files."""
         self.broken = True
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
+        self._jailed.kill()
         for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
-        with contextlib.suppress(OSError):
-            os.close(self._pidfd)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=5)
+        self._jailed.release()
         self._stack.close()
 
     # ── internals ────────────────────────────────────────────────────────────────────────────
@@ -147,11 +162,18 @@ class Serving:
                             f"{self.spec.limits.output_kb} KiB kept")
         return RunReport(cases=cases, exit_code=self._proc.poll(), timed_out=timed_out,
                          stdout_tail=stderr.text()[-TAIL_CHARS:], ms=(time.perf_counter() - start) * 1000,
-                         problems=tuple(problems))
+                         problems=tuple(problems), net_refusals=self._net.take() if self._net else ())
 
     def _exchange(self, data: bytes, stderr: Capture, problems: list[str], seconds: float) -> dict[str, Any] | None:
         """Send ``data``, return the next result line's body; None (and maybe a problem) if none came."""
         self._pending = memoryview(bytes(self._pending) + data) if self._pending else memoryview(data)
+        try:  # a request usually fits the pipe: write it now, poll only for the rest
+            self._pending = self._pending[os.write(self._stdin, self._pending):]
+        except BlockingIOError:
+            pass
+        except BrokenPipeError:
+            problems.append("the sandbox closed its request channel")
+            return None
         poll = select.poll()
         poll.register(self._stdout, select.POLLIN)
         poll.register(self._stderr, select.POLLIN)
@@ -233,6 +255,9 @@ class WorkerPool:
         self._count: dict[Key, int] = {}
         self._closed = False
         self._reaper: threading.Thread | None = None
+        # bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that started it
+        # exits: sandboxes are started from this one long-lived thread, whichever thread calls
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toolfoundry-pool-spawn")
 
     def call(self, *, key: Key, code: str, function: str, args: dict[str, JSON], permissions: Permissions,
              limits: Limits) -> RunReport:
@@ -240,14 +265,18 @@ class WorkerPool:
         if hashlib.sha256(code.encode("utf-8")).hexdigest() != key[2]:
             raise UsageError(f"the code given for {key[0]} v{key[1]} does not have the sha256 of its key")
         spec = _Spec(function=function, permissions=permissions, limits=limits)
-        serving = self._acquire(key, code, spec)
-        try:
-            return serving.call(args)
-        except BaseException:
-            serving.broken = True
-            raise
-        finally:
-            self._release(key, serving)
+        for _attempt in range(2):  # once more only when the sandbox died before starting this call
+            serving = self._acquire(key, code, spec)
+            try:
+                report = serving.call(args)
+            except BaseException:
+                serving.broken = True
+                raise
+            finally:
+                self._release(key, serving)
+            if not serving.retryable:
+                break
+        return report
 
     def sandboxes(self, key: Key | None = None) -> int:
         """How many serving sandboxes exist (idle or busy), for one key or in all."""
@@ -267,6 +296,7 @@ class WorkerPool:
             serving.close()
         if reaper is not None:
             reaper.join()
+        self._spawner.shutdown(wait=True)
 
     # ── internals ────────────────────────────────────────────────────────────────────────────
 
@@ -292,7 +322,8 @@ class WorkerPool:
             for serving in doomed:
                 serving.close()
         try:
-            return Serving(self.sandbox, code=code, spec=spec)
+            return Serving(self.sandbox, code=code, spec=spec,
+                           starter=lambda start: self._spawner.submit(start).result())
         except BaseException:
             with self._cond:
                 self._count[key] -= 1

@@ -1,10 +1,17 @@
 """The trusted harness that runs *inside* the sandbox, as ``python -I -S -X utf8 -B runner.py SETUP``.
 
 Self-contained and stdlib-only: it never imports toolfoundry (the package is not in the sandbox); it
-loads its one sibling, ``/harness/landlock.py``, by path. It owns the in-sandbox half of the
+loads its siblings, ``/harness/landlock.py`` and (for a tool with network hosts) ``/harness/netfwd.py``,
+by path. It owns the in-sandbox half of the
 protocol; the host half is ``protocol.py`` (one run) and ``pool.py`` (a serving sandbox). ``SETUP``
 (argv, so nothing secret) is JSON: ``serve`` (bool), ``landlock`` (the ABI the host saw, 0 = absent),
-``read_exec`` (extra read-only paths), ``net`` (the run may use TCP), ``limits``.
+``read_exec`` (extra read-only paths), ``net`` (the tool has approved network hosts), ``limits``.
+
+Network (only with ``net``): the host binds its egress proxy's unix socket at ``/run/egress.sock``;
+main, *after* forking the zygote (so no worker inherits the listener), serves ``127.0.0.1:3128``
+with ``netfwd.py``, each connection piped to that socket; Landlock lets workers connect to TCP port
+3128 and nothing else; each worker gets ``http_proxy``/``https_proxy`` (and the upper-case forms)
+pointing there. The proxy on the host decides which hosts are reached.
 
 Three roles, one file:
 
@@ -21,7 +28,10 @@ Three roles, one file:
 * **zygote**: forked before the request was read, so its memory holds neither the nonce nor any
   case. It applies Landlock first (a kernel with Landlock where it cannot be applied → refused), and
   in serve mode then imports the tool once (the pre-warmed parent; a tool that starts threads when
-  imported is refused). For each job it forks a worker, reports its pid, waits for it, SIGKILLs
+  imported is refused; what it calls afterwards is bound before the import, so patching ``os.fork``
+  and the like at import time does not reach it — ``os.register_at_fork`` hooks still would: the
+  tool's import-time code is reviewed code, the same for every call). For each job it forks a worker
+  (ahead of the job), reports its pid, waits for it, SIGKILLs
   every leftover process (``kill(-1)`` spares only pid 1 and itself), reaps them (it is the child
   subreaper), and reports the wait status and CPU time.
 * **worker**: reads its one job, points stdout at stderr (tool prints never reach the result
@@ -55,6 +65,10 @@ from typing import Any
 TOOL = "/tool/tool.py"
 TESTS = "/tool/test_tool.py"
 LANDLOCK = "/harness/landlock.py"
+NETFWD = "/harness/netfwd.py"
+EGRESS = "/run/egress.sock"
+PROXY_PORT = 3128
+PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
 SCRATCH = "/tmp"  # noqa: S108 - the sandbox's private tmpfs
 WORK = "/tmp/work"  # noqa: S108 - inside that tmpfs
 MIB = 1 << 20
@@ -64,6 +78,14 @@ PR_SET_CHILD_SUBREAPER = 36
 TICK_SECONDS = 0.05
 GRACE_SECONDS = 2.0
 FILES_PER_MIB = 256
+UNTOUCHED = 75
+
+# What the zygote uses after a tool was imported into it (serve mode), bound now, before that import:
+# import-time code that patches os.fork, os.kill, ... must not run in the zygote on every call.
+_FORK, _WAIT4, _WAITPID, _KILL, _EXIT, _LISTDIR = os.fork, os.wait4, os.waitpid, os.kill, os._exit, os.listdir
+_FREEZE, _SIGKILL, _OSERROR, _NOCHILD = gc.freeze, int(signal.SIGKILL), OSError, ChildProcessError
+"""Main's exit status when it stops with every call it read either answered or never started (so the
+host may safely retry the unanswered one elsewhere); 3 when a started call was lost."""
 
 
 class NotJSON(Exception):
@@ -194,7 +216,7 @@ def _pytest(job: dict[str, Any]) -> int:
     return int(pytest.main(args))
 
 
-def _worker(ctl: socket.socket, limits: dict[str, Any]) -> None:
+def _worker(ctl: socket.socket, limits: dict[str, Any], env: dict[str, str]) -> None:
     """Get ready, wait for one job, do it, exit. Never returns.
 
     Forked ahead of its job, so fork, rlimits and first-touch page faults are off the call's path;
@@ -205,6 +227,7 @@ def _worker(ctl: socket.socket, limits: dict[str, Any]) -> None:
     try:
         os.dup2(2, 1)  # the tool's prints go to stderr; stdout (the result channel) belongs to main
         os.environ.clear()
+        os.environ.update(env)  # only the egress proxy's address, for a tool with network hosts
         signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.dont_write_bytecode = True
         _apply_limits(limits)
@@ -259,13 +282,19 @@ def _confine(setup: dict[str, Any]) -> None:
     required = int(setup["landlock"])
     if required == 0:
         return  # the host found no Landlock in this kernel and reports the layer as absent
-    spec = importlib.util.spec_from_file_location("_toolfoundry_landlock", LANDLOCK)
+    _sibling("_toolfoundry_landlock", LANDLOCK).restrict(
+        required=required, read_exec=["/usr", "/tool", "/harness", *setup["read_exec"]], read=["/proc"],
+        write=[SCRATCH], connect_ports=[PROXY_PORT] if setup["net"] else [])
+
+
+def _sibling(name: str, path: str) -> Any:
+    """Load a harness module by path (toolfoundry itself is not in the sandbox)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise OSError(f"cannot load {LANDLOCK}")
+        raise OSError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.restrict(required=required, read_exec=["/usr", "/tool", "/harness", *setup["read_exec"]],
-                    read=["/proc"], write=[SCRATCH], allow_tcp=bool(setup["net"]))
+    return module
 
 
 def _prepare(setup: dict[str, Any]) -> bytes:
@@ -282,7 +311,7 @@ def _prepare(setup: dict[str, Any]) -> bytes:
         _import_tool()
     except BaseException:  # noqa: S110 - each call imports again and reports the error as its result
         pass
-    if len(os.listdir("/proc/self/task")) != 1:
+    if len(_LISTDIR("/proc/self/task")) != 1:
         return b"fail tool the tool starts threads when it is imported; warm workers refuse such tools"
     return b"ready"
 
@@ -295,27 +324,32 @@ def _zygote(ctl: socket.socket, setup: dict[str, Any]) -> None:
         os.close(null)
         os.dup2(2, 1)
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        send, limits = ctl.send, setup["limits"]
+        env = {name: PROXY_URL for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")
+               } if setup["net"] else {}
         message = _prepare(setup)
-        ctl.send(message)
+        send(message)
         if message != b"ready":
             return
-        gc.freeze()  # workers' collections then leave the zygote's objects (and pages) alone
+        _FREEZE()  # workers' collections then leave the zygote's objects (and pages) alone
         while True:
-            pid = os.fork()
+            pid = _FORK()
             if pid == 0:
-                _worker(ctl, setup["limits"])
-            ctl.send(b"pid %d" % pid)
-            _, wait_status, usage = os.wait4(pid, 0)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(-1, signal.SIGKILL)  # every leftover process; spares pid 1 (main) and us
+                _worker(ctl, limits, env)
+            send(b"pid %d" % pid)
+            _, wait_status, usage = _WAIT4(pid, 0)
+            try:
+                _KILL(-1, _SIGKILL)  # every leftover process; spares pid 1 (main) and us
+            except _OSERROR:
+                pass  # nothing left to kill
             while True:
                 try:
-                    os.waitpid(-1, 0)
-                except ChildProcessError:
+                    _WAITPID(-1, 0)
+                except _NOCHILD:
                     break
-            ctl.send(f"done {wait_status} {usage.ru_utime + usage.ru_stime:.3f}".encode())
+            send(b"done %d %.3f" % (wait_status, usage.ru_utime + usage.ru_stime))
     finally:
-        os._exit(0)
+        _EXIT(0)
 
 
 # ── main ─────────────────────────────────────────────────────────────────────────────────────
@@ -361,25 +395,27 @@ class Main:
         pending = memoryview(len(data).to_bytes(8, "big") + data)
         job_r, job_w = os.pipe()
         result_r, result_w = os.pipe()
+        os.set_blocking(job_w, False)
+        os.set_blocking(result_r, False)
         try:
+            with contextlib.suppress(BlockingIOError):  # most jobs fit the pipe: in before the worker wakes
+                pending = pending[os.write(job_w, pending):]
             socket.send_fds(self.ctl, [b"g"], [job_r, result_w])
         finally:
             os.close(job_r)
             os.close(result_w)
-        os.set_blocking(job_w, False)
-        os.set_blocking(result_r, False)
         poll = select.poll()
         poll.register(job_w, select.POLLOUT)
         poll.register(result_r, select.POLLIN)
         poll.register(self.ctl.fileno(), select.POLLIN)
-        got, too_big, done, why = bytearray(), False, "", ""
+        got, too_big, done, why, answered = bytearray(), False, "", "", False
         deadline = time.monotonic() + wall
         tick = time.monotonic() + TICK_SECONDS
         while not done:
             now = time.monotonic()
             if now >= deadline:
                 if why:
-                    raise SystemExit(3)  # the zygote does not answer: stop; the host replaces us
+                    raise SystemExit(UNTOUCHED if answered else 3)  # the zygote hangs: the host replaces us
                 why, deadline = "wall", now + GRACE_SECONDS
                 _kill(worker)
             elif now >= tick:
@@ -400,12 +436,12 @@ class Main:
                 elif fd == result_r:
                     too_big = self._drain(result_r, got, too_big)
                     if early is not None and not too_big and _complete(got) and early(bytes(got[8:])):
-                        early = None
+                        early, answered = None, True
                         deadline = time.monotonic() + GRACE_SECONDS  # it only has to exit now
                 else:
                     message = self.ctl.recv(64)
                     if not message:
-                        raise SystemExit(3)  # the zygote died: stop; the host sees missing results
+                        raise SystemExit(UNTOUCHED if answered else 3)  # the zygote died: stop
                     done = message.decode()
         too_big = self._drain(result_r, got, too_big)
         for fd in (job_w, result_r):
@@ -421,7 +457,7 @@ class Main:
         ready, _, _ = select.select([self.ctl], [], [], wall)
         message = self.ctl.recv(64) if ready else b""
         if not message.startswith(b"pid "):
-            raise SystemExit(3)  # the zygote died or hangs: stop; the host sees missing results
+            raise SystemExit(UNTOUCHED)  # the zygote died or hangs before this job reached any worker
         return int(message[4:])
 
     def _drain(self, fd: int, got: bytearray, too_big: bool) -> bool:
@@ -581,6 +617,14 @@ def _well_formed(body: Any) -> bool:
     return type(body.get("error_type")) is str and type(body.get("error_message")) is str
 
 
+def _egress() -> None:
+    """Serve 127.0.0.1:3128 → the host's egress proxy from threads of main (a failure means no network)."""
+    try:
+        _sibling("_toolfoundry_netfwd", NETFWD).serve(EGRESS, "127.0.0.1", PROXY_PORT)
+    except OSError as exc:
+        sys.stderr.write(f"toolfoundry: no network for this tool: the egress forwarder failed: {exc}\n")
+
+
 def main() -> int:
     if os.getpid() != 1:  # kill(-1) in the zygote must only ever reach a private pid namespace
         sys.stderr.write("runner.py runs only as pid 1 of its own pid namespace (bwrap --as-pid-1)\n")
@@ -589,7 +633,9 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _prctl(PR_SET_DUMPABLE, 0)  # no one in here may open /proc/1/mem or /proc/1/fd/*
     setup = json.loads(sys.argv[1])
-    box = Main(setup)
+    box = Main(setup)  # forks the zygote: nothing below reaches it or any worker
+    if setup["net"] and os.path.exists(EGRESS):
+        _egress()
     return box.serve() if setup["serve"] else box.run()
 
 

@@ -16,7 +16,12 @@ Default action: allow. Denied (the call fails with the errno shown; the process 
   (``open_tree``, ``move_mount``, ``fsopen``, ``fsconfig``, ``fsmount``, ``fspick``,
   ``mount_setattr``), ``unshare``, ``setns``, ``name_to_handle_at``/``open_by_handle_at``;
   SysV and POSIX message IPC (``shm*``, ``msg*``, ``sem*``, ``mq_*``: a channel between cases
-  otherwise); host administration (``swapon``, ``reboot``, ``acct``, ``syslog``, clocks, ...);
+  otherwise); memory the address-space limit does not count: ``memfd_create`` (shmem pages that
+  ``fallocate`` fills without mapping them; each file bounded only by RLIMIT_FSIZE) and
+  ``memfd_secret`` — the harness never uses memfds inside (the filter itself reaches bwrap as an fd
+  the host created), and the only other shmem left, ``/tmp``, is a ``--size``d tmpfs (``/dev`` and
+  so ``/dev/shm`` are read-only); host administration (``swapon``, ``reboot``, ``acct``, ``syslog``,
+  clocks, ...);
   ``clone`` with any ``CLONE_NEW*`` flag; ``ioctl`` ``TIOCSTI``/``TIOCLINUX`` (terminal injection);
   ``socket``/``socketpair`` with a family other than ``AF_UNIX`` — or other than ``AF_UNIX``,
   ``AF_INET``, ``AF_INET6`` when ``allow_inet`` (a tool with approved network hosts: its network
@@ -62,7 +67,7 @@ EPERM_SYSCALLS = (
     "fsmount", "fspick", "mount_setattr", "unshare", "setns", "name_to_handle_at", "open_by_handle_at",
     "shmget", "shmat", "shmdt", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop",
     "semtimedop", "semctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
-    "mq_getsetattr",
+    "mq_getsetattr", "memfd_create", "memfd_secret",
     "swapon", "swapoff", "reboot", "acct", "syslog", "settimeofday", "clock_settime", "clock_adjtime",
     "adjtimex", "quotactl", "quotactl_fd", "iopl", "ioperm", "uselib", "vhangup", "fanotify_init",
     "lookup_dcookie",
@@ -70,7 +75,8 @@ EPERM_SYSCALLS = (
 """Denied outright with EPERM."""
 KILL_SYSCALLS = ("kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module")
 """Attempting one kills the whole process."""
-OPTIONAL = frozenset({"quotactl_fd", "mount_setattr", "lookup_dcookie", "uselib", "process_madvise"})
+OPTIONAL = frozenset({"quotactl_fd", "mount_setattr", "lookup_dcookie", "uselib", "process_madvise",
+                      "memfd_secret"})
 """Names an older libseccomp may not know; everything else must resolve or the build fails."""
 
 
