@@ -7,10 +7,12 @@ export PYTHON := $(PY)
 setup:
 	bash scripts/setup.sh
 
-demo: setup
+demo:
+	TOOLFOUNDRY_SETUP_BROWSER=0 bash scripts/setup.sh
 	$(PY) -m toolfoundry demo
 
-walkthrough: setup
+walkthrough:
+	TOOLFOUNDRY_SETUP_BROWSER=0 bash scripts/setup.sh
 	bash scripts/walkthrough.sh
 
 lint: setup

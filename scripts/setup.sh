@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what toolfoundry needs on a Debian machine: bubblewrap (the sandbox), Debian's python3 with
-# pytest (the interpreter inside the sandbox), git, and the Python package itself with its dev tools.
+# pytest (the interpreter inside the sandbox), git, chromium (browser tests of the review UI), and the
+# Python package itself with its dev tools and the UI extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -8,6 +9,10 @@ command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v git >/dev/null 2>&1 || need+=(git)
 [ -x /usr/bin/python3 ] || need+=(python3)
 [ -d /usr/lib/python3/dist-packages/pytest ] || need+=(python3-pytest)
+ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need+=(libseccomp2)  # the sandbox's seccomp filter
+if [ "${TOOLFOUNDRY_SETUP_BROWSER:-1}" = 1 ]; then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the browser tests of the review UI
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing Debian packages: ${need[*]}"
@@ -19,7 +24,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 PY="${PYTHON:-python3}"
-if ! "$PY" -c "import toolfoundry, pytest, mypy" >/dev/null 2>&1 || [ "${TOOLFOUNDRY_REINSTALL:-}" = 1 ]; then
-  echo "setup: pip install -e '.[dev]'"
-  "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[dev]'
+if ! "$PY" -c "import toolfoundry, pytest, mypy, fastapi, playwright" >/dev/null 2>&1 || [ "${TOOLFOUNDRY_REINSTALL:-}" = 1 ]; then
+  echo "setup: pip install -e '.[dev,ui]'"
+  "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[dev,ui]'
 fi

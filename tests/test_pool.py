@@ -184,11 +184,27 @@ def test_close_stops_every_sandbox_process(sandbox: BwrapSandbox) -> None:
     code = "import os\n\ndef f() -> int:\n    return os.getpid()\n"
     value(call(pool, code))
     serving = pool._idle[key(code)][0]  # noqa: SLF001 - the one bwrap process we must see gone
+    assert serving.init_pid is not None
     pool.close()
     with pytest.raises(ProcessLookupError):
         os.kill(serving.pid, 0)
+    with pytest.raises(ProcessLookupError):  # the runner (pid 1 of its own session) too, not even a zombie
+        os.kill(serving.init_pid, 0)
     with pytest.raises(UsageError, match="closed"):
         call(pool, code)
+
+
+def test_a_sandbox_retired_after_a_timeout_leaves_no_runner_behind(pool: WorkerPool) -> None:
+    code = "import time\n\ndef f(n: int) -> int:\n    time.sleep(n)\n    return n\n"
+    assert value(call(pool, code, {"n": 0}, wall_seconds=1.0)) == 0
+    serving = pool._idle[key(code)][0]  # noqa: SLF001 - the sandbox this call will retire
+    runner = serving.init_pid
+    assert runner is not None
+    report = call(pool, code, {"n": 60}, wall_seconds=1.0)
+    assert report.timed_out or not report.cases[0].ok, report
+    assert serving.broken and pool.sandboxes(key(code)) == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(runner, 0)
 
 
 def test_concurrent_calls_from_threads_are_each_answered_correctly(pool: WorkerPool) -> None:

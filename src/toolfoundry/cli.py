@@ -99,6 +99,13 @@ def _listener(rid: str, kind: str, data: dict[str, JSON]) -> None:
         out.print(f"  → policy: {data['route']} ({data['rule']}): {escape(str(data['reason']))}")
     elif kind == "pr.opened":
         out.print(f"  → pull request {data['branch']} ({str(data['head'])[:12]}): {data['name']} v{data['version']}")
+    elif kind == "review.vote":
+        reasons = "; ".join(f"line {r.get('line')}: {r.get('text')}" if r.get("line") else str(r.get("text"))
+                            for r in data.get("reasons") or [])  # type: ignore[union-attr]
+        out.print(f"  → {escape(str(data['reviewer']))} ({data['role']}) votes {data['verdict']}"
+                  f"{': ' + escape(reasons) if reasons else ''}")
+    elif kind == "review.quorum":
+        out.print(f"  → reviewers: {data['outcome']}: {escape(str(data.get('reason', '')))}")
     elif kind == "review.decided":
         verb = "approved" if data["approve"] else "rejected"
         out.print(f"  → {verb} by {escape(str(data['reviewer']))}")
@@ -450,3 +457,20 @@ def main() -> None:
             sys.exit(130)
         raise
     sys.exit(code if isinstance(code, int) else 0)
+
+
+@app.command()
+def ui(port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+       host: Annotated[str, typer.Option("--host", help="Address to bind (loopback only, unless --insecure-bind).")]
+       = "127.0.0.1",
+       insecure_bind: Annotated[bool, typer.Option("--insecure-bind",
+                                                   help="Allow a non-loopback --host (the UI has no login).")] = False,
+       home: HomeOpt = None, as_user: AsOpt = None) -> None:
+    """Serve the review UI in the browser: the queue, each request's evidence, approve and reject."""
+    try:
+        from toolfoundry.web.app import serve
+    except ImportError as exc:
+        _fail(f"the review UI needs the 'ui' extra: pip install 'toolfoundry[ui]' ({exc})")
+    settings = _settings(home, as_user)
+    serve(settings, host=host, port=port, reviewer=settings.user, insecure_bind=insecure_bind,
+          say=lambda message: err.print(escape(message)))

@@ -14,9 +14,11 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from toolfoundry import _policy_file
 from toolfoundry.core import Limits, UsageError
+from toolfoundry.policy import Rule
 
 CONFIG_NAME = "toolfoundry.toml"
 
@@ -51,7 +53,7 @@ class PoolSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolicySettings:
-    """The first-version policy: what is approved automatically, what waits for a human."""
+    """The policy: ordered rules that route a candidate by risk, then the built-in defaults (policy.py)."""
 
     auto_approve_pure: bool = True
     """Auto-approve a tool that passes every stage and asks for no permission."""
@@ -59,6 +61,12 @@ class PolicySettings:
     """A tool asking for any permission (network host, env var) waits for a human."""
     require_examples: bool = False
     """Reject a candidate that comes without any example (visible or held-out)."""
+    default_route: Literal["human", "deny"] = "human"
+    """Where a candidate goes when nothing else routed it (only reached with ``auto_approve_pure = false``)."""
+    reviewer_model: str = ""
+    """The model reviewer agents use, as ``provider:name``; empty → ``[generation] model``."""
+    rules: tuple[Rule, ...] = ()
+    """The ``[[policy.rules]]``, in file order; the first that matches decides (after failed validation)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +147,30 @@ DEFAULT_TOML = """\
 # human_for_permissions = true
 # Reject candidates that come with no example at all (visible or held out).
 # require_examples = false
+# Where a candidate goes when nothing routed it (only when auto_approve_pure is false): human or deny.
+# default_route = "human"
+# The model reviewer agents use (PROVIDER:NAME); empty means the [generation] model.
+# reviewer_model = ""
+#
+# Rules, checked in order after failed validation (always deny) and before the settings above; the first
+# whose conditions ("when", all must hold) match decides. Conditions: net_hosts, env_vars, pure,
+# adds_permissions, signature_changed, new_tool (true/false); imports_any (top-level modules);
+# lines_over, examples_min (numbers); source ("propose"/"request"); name_matches (a glob).
+# Routes: auto (needs examples_min >= 1), human, deny, reviewers (agents; quorum approvals among roles
+# security/correctness/interface, each within timeout_seconds; then: "human" or "deny" when the quorum
+# is not reached; regenerate lets requested changes start a new generation attempt). Examples:
+## [[policy.rules]]
+## name = "deny-dangerous-imports"
+## when = { imports_any = ["ctypes", "pickle"] }
+## route = "deny"
+## [[policy.rules]]
+## name = "big-tools-get-reviewers"
+## when = { lines_over = 150 }
+## route = "reviewers"
+## quorum = 2
+## roles = ["security", "correctness"]
+## timeout_seconds = 120.0
+## then = "human"
 
 [sandbox]
 # bubblewrap executable (Debian package: bubblewrap).
@@ -225,10 +257,11 @@ def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | No
     path = home / CONFIG_NAME
     if path.is_file():
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            data = tomllib.loads(text)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"{path}: not valid TOML: {exc}") from exc
-        settings = _apply_file(settings, data, str(path))
+        settings = _apply_file(settings, data, str(path), text)
     sandbox = settings.sandbox
     if env.get("TOOLFOUNDRY_SANDBOX_PYTHON"):
         sandbox = dataclasses.replace(sandbox, python=env["TOOLFOUNDRY_SANDBOX_PYTHON"])
@@ -242,12 +275,14 @@ def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | No
                                crash_after=env.get("TOOLFOUNDRY_CRASH_AFTER") or None)
 
 
-def _apply_file(settings: Settings, data: Mapping[str, Any], where: str) -> Settings:
-    """Apply the sections of a parsed toolfoundry.toml."""
+def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: str | None = None) -> Settings:
+    """Apply the sections of a parsed toolfoundry.toml (``text``, the raw file, gives errors line numbers)."""
     unknown = set(data) - {"policy", "sandbox", "limits", "generation", "pool"}
     if unknown:
         raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}")
-    policy = _merge(PolicySettings, settings.policy, data.get("policy", {}), f"{where} [policy]")
+    policy_values, rules = _policy_file.parse(data.get("policy", {}), where=where, text=text)
+    policy = _merge(PolicySettings, settings.policy, policy_values, f"{where} [policy]")
+    policy = dataclasses.replace(policy, rules=rules)
     sandbox = _merge(SandboxSettings, settings.sandbox, data.get("sandbox", {}), f"{where} [sandbox]")
     limits = data.get("limits", {})
     if set(limits) - {"test", "call"}:

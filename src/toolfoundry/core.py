@@ -28,7 +28,7 @@ JSON = Any
 
 Severity = Literal["error", "warning", "info"]
 Status = Literal["running", "deployed", "rejected", "pending_review", "failed"]
-Route = Literal["auto", "human", "deny"]
+Route = Literal["auto", "reviewers", "human", "deny"]
 
 
 # ── errors ──────────────────────────────────────────────────────────────────────────────────────
@@ -242,11 +242,29 @@ class Decision:
     """What the policy decided for a candidate that reached review."""
 
     route: Route
-    """``auto`` approve, wait for a ``human``, or ``deny``."""
+    """``auto`` approve, ask ``reviewers`` (agents, with a quorum), wait for a ``human``, or ``deny``."""
     rule: str
     """The policy rule that made the decision, e.g. ``permissions-need-human``."""
     reason: str
     """One sentence a reviewer can read."""
+    quorum: int = 0
+    """``reviewers`` only: approvals needed; 0 for the other routes."""
+    roles: tuple[str, ...] = ()
+    """``reviewers`` only: one reviewer agent per role (``security``, ``correctness``, ``interface``)."""
+    timeout_seconds: float = 0.0
+    """``reviewers`` only: how long each reviewer may take; a reviewer that takes longer counts as ``timeout``."""
+    fallback: Literal["human", "deny"] = "human"
+    """``reviewers`` only: the route when the quorum is not reached (no approval quorum and no rejection)."""
+    regenerate: bool = False
+    """``reviewers`` only: whether requested changes may start a new generation attempt with the reasons."""
+
+    def to_json(self) -> dict[str, JSON]:
+        """As recorded in the ledger and the audit log (the review plan only for ``reviewers``)."""
+        out: dict[str, JSON] = {"route": self.route, "rule": self.rule, "reason": self.reason}
+        if self.route == "reviewers":
+            out.update(quorum=self.quorum, roles=list(self.roles), timeout_seconds=self.timeout_seconds,
+                       fallback=self.fallback, regenerate=self.regenerate)
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

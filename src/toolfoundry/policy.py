@@ -1,43 +1,230 @@
-"""Policy, first version: (spec, permissions, stage verdicts, settings) → Decision. Pure.
+"""Policy: what is known about a candidate's risk (``RiskFacts``) + the configured rules → ``Decision``. Pure.
 
-The rules, in order; the first that matches decides:
+The chain, in order; the first rule that matches decides:
 
-1. ``failed-validation`` (deny): any stage failed.
-2. ``examples-required`` (deny): the policy requires examples and there are none.
-3. ``permissions-need-human`` (human): the tool asks for a network host or an environment variable.
-4. ``no-host-evidence`` (human): no example was judged on the host; pytest results alone are
+1. ``failed-validation`` (deny): any stage failed. Always first; no rule can override it.
+2. ``examples-required`` (deny): ``require_examples`` is set and there is no example at all.
+3. the ``[[policy.rules]]`` of toolfoundry.toml, in file order (none by default).
+4. ``permissions-need-human`` (human): ``human_for_permissions`` and the tool asks for a network host
+   or an environment variable.
+5. ``no-host-evidence`` (human): no example was judged on the host; pytest results alone are
    forgeable by the code under test (DESIGN.md invariant 2), so a person must look.
-5. ``pure-and-passing`` (auto): everything passed and nothing is asked for.
-6. ``default-human`` (human): auto-approval is switched off.
+6. ``pure-and-passing`` (auto): ``auto_approve_pure`` and everything passed.
+7. ``default-<route>``: ``default_route`` (``human`` unless configured ``deny``).
 
-Owns the decision only; it does not know about reviewers, the forge or the audit log.
+With no rules configured this is exactly the first version's policy. A rule's conditions (``when``)
+must all hold; see ``CONDITIONS``. Routes: ``auto``, ``reviewers`` (agents voting with a quorum; see
+review.py), ``human``, ``deny``. Reading the rules from toolfoundry.toml, with line numbers in errors,
+is ``_policy_file``'s job; this module owns the rule vocabulary and the decision, and does not know
+about reviewers' models, the forge or the audit log.
 """
 
 from __future__ import annotations
 
-from toolfoundry.config import PolicySettings
-from toolfoundry.core import Decision, Permissions, Verdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any, Literal
+
+from toolfoundry.core import Candidate, Decision, Permissions, Route, ToolSpec, UsageError, Verdict
+
+if TYPE_CHECKING:
+    from toolfoundry.config import PolicySettings
+
+ROUTES: tuple[Route, ...] = ("auto", "reviewers", "human", "deny")
+"""Every route a rule may name."""
+ROLES: tuple[str, ...] = ("security", "correctness", "interface")
+"""The reviewer roles a ``reviewers`` rule may name; review.py has a prompt for each."""
 
 
-def decide(*, permissions: Permissions, verdicts: tuple[Verdict, ...], examples: int,
-           settings: PolicySettings) -> Decision:
-    """Route a candidate: ``auto`` approve, wait for a ``human``, or ``deny``."""
-    failed = [v.stage for v in verdicts if not v.ok]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskFacts:
+    """What the policy may look at: facts about a validated (or failed) candidate. No behaviour."""
+
+    name: str
+    """The tool's name (from the contract, else the requested name)."""
+    source: str = "propose"
+    """Where the candidate came from: ``propose`` or ``request``."""
+    permissions: Permissions = Permissions()
+    """What the candidate asks for."""
+    previous_permissions: Permissions | None = None
+    """What the deployed version of this tool was granted; None when the tool is new."""
+    imports: tuple[str, ...] = ()
+    """Top-level modules the code imports (``ToolSpec.imports``)."""
+    lines: int = 0
+    """Lines of ``tool.py``."""
+    examples: int = 0
+    """Examples judged on the host: visible plus held-out."""
+    signature_changed: bool = False
+    """True when a deployed version exists and its signature differs from this one's."""
+    verdicts: tuple[Verdict, ...] = ()
+    """Every stage's verdict."""
+
+    @classmethod
+    def of(cls, *, candidate: Candidate, spec: ToolSpec | None, verdicts: Sequence[Verdict],
+           previous: tuple[str, Permissions] | None) -> RiskFacts:
+        """The facts about ``candidate``; ``previous`` is the deployed version's (signature, permissions),
+        None when no version of the tool is deployed. ``spec`` is None when the contract failed."""
+        return cls(name=spec.name if spec else candidate.name or "", source=candidate.source,
+                   permissions=candidate.permissions, previous_permissions=previous[1] if previous else None,
+                   imports=spec.imports if spec else (), lines=len(candidate.code.splitlines()),
+                   examples=len(candidate.examples) + len(candidate.holdout),
+                   signature_changed=bool(previous and spec and spec.signature != previous[0]),
+                   verdicts=tuple(verdicts))
+
+    @property
+    def new_tool(self) -> bool:
+        """No version of this tool is deployed."""
+        return self.previous_permissions is None
+
+    @property
+    def added_permissions(self) -> tuple[str, ...]:
+        """Permissions asked for beyond the deployed version's (all of them for a new tool)."""
+        before = self.previous_permissions or Permissions()
+        return tuple([f"network host {h}" for h in self.permissions.net_hosts if h not in before.net_hosts]
+                     + [f"env var {e}" for e in self.permissions.env_vars if e not in before.env_vars])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class When:
+    """A rule's conditions; None means "not part of this rule". All given conditions must hold."""
+
+    net_hosts: bool | None = None
+    """True: asks for at least one network host; False: asks for none."""
+    env_vars: bool | None = None
+    """True: asks for at least one environment variable; False: none."""
+    imports_any: tuple[str, ...] | None = None
+    """Imports at least one of these top-level modules."""
+    adds_permissions: bool | None = None
+    """Asks for a permission the deployed version does not have (any permission, for a new tool)."""
+    signature_changed: bool | None = None
+    """A deployed version exists and the signature differs."""
+    new_tool: bool | None = None
+    """No version of the tool is deployed yet."""
+    lines_over: int | None = None
+    """``tool.py`` has more than this many lines."""
+    examples_min: int | None = None
+    """At least this many examples were judged on the host."""
+    pure: bool | None = None
+    """True: asks for no permission at all; False: asks for some."""
+    source: tuple[str, ...] | None = None
+    """The candidate came from one of these sources (``propose``, ``request``)."""
+    name_matches: str | None = None
+    """The tool's name matches this glob (``fnmatch``, case-sensitive)."""
+
+
+def _hosts(f: RiskFacts) -> str:
+    return ", ".join(f.permissions.net_hosts) or "none"
+
+
+def _envs(f: RiskFacts) -> str:
+    return ", ".join(f.permissions.env_vars) or "none"
+
+
+_Check = Callable[[Any, RiskFacts], bool]
+_Explain = Callable[[Any, RiskFacts], str]
+CONDITIONS: dict[str, tuple[_Check, _Explain]] = {
+    "net_hosts": (lambda v, f: bool(f.permissions.net_hosts) == v, lambda v, f: f"network hosts: {_hosts(f)}"),
+    "env_vars": (lambda v, f: bool(f.permissions.env_vars) == v, lambda v, f: f"env vars: {_envs(f)}"),
+    "imports_any": (lambda v, f: bool(set(f.imports) & set(v)),
+                    lambda v, f: "imports " + ", ".join(sorted(set(f.imports) & set(v)))),
+    "adds_permissions": (lambda v, f: bool(f.added_permissions) == v,
+                         lambda v, f: "adds " + (", ".join(f.added_permissions) or "no permission")),
+    "signature_changed": (lambda v, f: f.signature_changed == v,
+                          lambda v, f: "signature " + ("changed" if f.signature_changed else "unchanged")),
+    "new_tool": (lambda v, f: f.new_tool == v, lambda v, f: "new tool" if f.new_tool else "new version"),
+    "lines_over": (lambda v, f: f.lines > v,
+                   lambda v, f: f"{f.lines} lines (more than {v})"),
+    "examples_min": (lambda v, f: f.examples >= v,
+                     lambda v, f: f"{f.examples} host-judged example(s)"),
+    "pure": (lambda v, f: (not f.permissions.any()) == v,
+             lambda v, f: "pure" if not f.permissions.any() else "asks for permissions"),
+    "source": (lambda v, f: f.source in v, lambda v, f: f"source {f.source}"),
+    "name_matches": (lambda v, f: fnmatchcase(f.name, str(v)), lambda v, f: f"name {f.name} matches {v}"),
+}
+"""Condition name → (does it hold for these facts, how to say so in a reason); one per ``When`` field."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """One ``[[policy.rules]]`` entry: when its conditions hold, it routes the candidate."""
+
+    name: str
+    """The rule's name, recorded with the decision."""
+    when: When
+    """The conditions; all must hold (an empty ``When`` matches everything)."""
+    route: Route
+    """Where a matching candidate goes."""
+    reason: str = ""
+    """A sentence for reviewers; empty → built from the conditions that matched."""
+    quorum: int = 0
+    """``reviewers``: approvals needed (validated: 1 ≤ quorum ≤ len(roles))."""
+    roles: tuple[str, ...] = ()
+    """``reviewers``: one reviewer agent per role."""
+    timeout_seconds: float = 0.0
+    """``reviewers``: per-review time limit."""
+    then: Literal["human", "deny"] = "human"
+    """``reviewers``: the route when the quorum is not reached."""
+    regenerate: bool = False
+    """``reviewers``: requested changes may start a new generation attempt with the reasons."""
+
+    def matches(self, facts: RiskFacts) -> bool:
+        """True when every condition of the rule holds for ``facts``."""
+        return all(CONDITIONS[c][0](v, facts) for c, v in _given(self.when))
+
+    def decision(self, facts: RiskFacts) -> Decision:
+        """The decision this rule makes for ``facts`` (which it matches)."""
+        said = "; ".join(CONDITIONS[c][1](v, facts) for c, v in _given(self.when))
+        reason = self.reason or f"policy rule {self.name!r} matched" + (f" ({said})" if said else "")
+        return Decision(route=self.route, rule=self.name, reason=reason, quorum=self.quorum, roles=self.roles,
+                        timeout_seconds=self.timeout_seconds, fallback=self.then, regenerate=self.regenerate)
+
+
+def _given(when: When) -> list[tuple[str, object]]:
+    return [(f.name, getattr(when, f.name)) for f in fields(when) if getattr(when, f.name) is not None]
+
+
+def decide(facts: RiskFacts | None = None, *, settings: PolicySettings, permissions: Permissions | None = None,
+           verdicts: tuple[Verdict, ...] | None = None, examples: int | None = None) -> Decision:
+    """Route a candidate: ``auto``, ``reviewers``, ``human`` or ``deny``, naming the rule and the reason.
+
+    Call it as ``decide(facts, settings=...)``. The keyword form (``permissions``, ``verdicts``,
+    ``examples``) is the first version's call site, kept until workflow.py builds ``RiskFacts``; it knows
+    too little for configured rules, so with rules it refuses (fail closed) rather than skip them.
+    """
+    if facts is None:
+        if settings.rules:
+            raise UsageError("policy rules are configured, but the policy was given no RiskFacts to judge them")
+        facts = RiskFacts(name="", permissions=permissions or Permissions(), verdicts=verdicts or (),
+                          examples=examples or 0)
+    elif permissions is not None or verdicts is not None or examples is not None:
+        raise UsageError("decide() takes RiskFacts or the first version's keywords, not both")
+    failed = [v.stage for v in facts.verdicts if not v.ok]
     if failed:
-        return Decision(route="deny", rule="failed-validation",
-                        reason=f"failed stage(s): {', '.join(failed)}")
-    if settings.require_examples and examples == 0:
+        return Decision(route="deny", rule="failed-validation", reason=f"failed stage(s): {', '.join(failed)}")
+    if settings.require_examples and facts.examples == 0:
         return Decision(route="deny", rule="examples-required",
                         reason="the policy requires acceptance examples and none were given")
-    if permissions.any() and settings.human_for_permissions:
-        asked = [f"network host {h}" for h in permissions.net_hosts]
-        asked += [f"env var {e}" for e in permissions.env_vars]
+    for rule in settings.rules:
+        if rule.matches(facts):
+            return rule.decision(facts)
+    return _builtin(facts, settings)
+
+
+def _builtin(facts: RiskFacts, settings: PolicySettings) -> Decision:
+    """Rules 4–7: the first version's rules, shaped by the ``[policy]`` keys."""
+    asked = [f"network host {h}" for h in facts.permissions.net_hosts]
+    asked += [f"env var {e}" for e in facts.permissions.env_vars]
+    if asked and settings.human_for_permissions:
         return Decision(route="human", rule="permissions-need-human",
                         reason=f"asks for {', '.join(asked)}; a human must approve")
-    if examples == 0:
+    if facts.examples == 0:
         return Decision(route="human", rule="no-host-evidence",
                         reason="no acceptance example was judged on the host; a human must approve")
     if settings.auto_approve_pure:
-        return Decision(route="auto", rule="pure-and-passing",
-                        reason="pure computation that passed every stage")
-    return Decision(route="human", rule="default-human", reason="auto-approval is switched off")
+        reason = ("pure computation that passed every stage" if not asked else
+                  f"passed every stage; asks for {', '.join(asked)}, which human_for_permissions = false allows")
+        return Decision(route="auto", rule="pure-and-passing", reason=reason)
+    route = settings.default_route
+    return Decision(route=route, rule=f"default-{route}",
+                    reason=f"no rule matched and auto-approval is switched off; default route {route}")

@@ -59,6 +59,7 @@ from toolfoundry.core import (
 from toolfoundry.forge import LocalForge
 from toolfoundry.ledger import Ledger
 from toolfoundry.registry import Registry, tool_path
+from toolfoundry.review import QuorumResult, ReviewSubject, reviewers_for, run_quorum
 
 Listener = Callable[[str, str, dict[str, JSON]], None]
 """Called as ``listener(request_id, kind, data)`` after each audit event the workflow writes."""
@@ -211,15 +212,36 @@ def oracle_step(rid: str, candidate: Candidate, spec: ToolSpec, attempt: int) ->
 
 
 @DBOS.step()
-def policy_step(rid: str, candidate: Candidate, stages: tuple[Verdict, ...]) -> Decision:
-    """Route by risk."""
-    decision = policy.decide(permissions=candidate.permissions, verdicts=stages,
-                             examples=len(candidate.examples) + len(candidate.holdout),
-                             settings=_rt().settings.policy)
-    _rt().ledger.update(rid, decision={"route": decision.route, "rule": decision.rule, "reason": decision.reason})
-    _audit(rid, "policy.decision", "policy",
-           {"route": decision.route, "rule": decision.rule, "reason": decision.reason}, "policy")
+def policy_step(rid: str, candidate: Candidate, spec: ToolSpec | None, stages: tuple[Verdict, ...]) -> Decision:
+    """Route by risk, with the rules of ``[policy]``; the decision and the rule that made it are audited."""
+    rt = _rt()
+    previous = rt.registry.get(spec.name) if spec is not None else None
+    facts = policy.RiskFacts.of(candidate=candidate, spec=spec, verdicts=stages, previous=(
+        str(previous.spec["signature"]), previous.permissions) if previous is not None else None)
+    decision = policy.decide(facts, settings=rt.settings.policy)
+    rt.ledger.update(rid, decision=decision.to_json())
+    _audit(rid, "policy.decision", "policy", decision.to_json(), "policy")
     return decision
+
+
+@DBOS.step()
+def reviewers_step(rid: str, candidate: Candidate, spec: ToolSpec, stages: tuple[Verdict, ...],
+                   decision: Decision, requester: str) -> QuorumResult | None:
+    """Reviewer agents vote; each vote and the quorum's result are audited. None: no reviewer model."""
+    rt = _rt()
+    model = rt.settings.policy.reviewer_model or rt.settings.generation.model
+    if not model:
+        _audit(rid, "review.quorum", "reviewers", {"outcome": "unresolved", "reason": (
+            "no reviewer model configured ([policy] reviewer_model or [generation] model)")}, "quorum")
+        return None
+    subject = ReviewSubject.of(request_id=rid, candidate=candidate, spec=spec, verdicts=stages,
+                               requester=requester)
+    result = run_quorum(reviewers_for(decision.roles, rt.models(model)), subject=subject,
+                        quorum=decision.quorum, requester=requester, timeout_seconds=decision.timeout_seconds)
+    for vote in result.votes:
+        _audit(rid, "review.vote", vote.reviewer, vote.to_json(), f"vote:{vote.reviewer}")
+    _audit(rid, "review.quorum", "reviewers", result.to_json(), "quorum")
+    return result
 
 
 def tool_files(candidate: Candidate, spec: ToolSpec, version: int, rid: str) -> dict[str, bytes]:
@@ -313,7 +335,7 @@ def _validate_candidate(rid: str, candidate: Candidate, attempt: int) -> tuple[T
 def _ship(rid: str, candidate: Candidate, spec: ToolSpec | None, stages: tuple[Verdict, ...],
           requester: str, gate: tuple[Verdict, ...] | None = None) -> Outcome:
     """policy (on ``gate``: the final candidate's stages) → deny | PR → pending_review | deliver."""
-    decision = policy_step(rid, candidate, stages if gate is None else gate)
+    decision = policy_step(rid, candidate, spec, stages if gate is None else gate)
     _crashpoint("policy")
     if decision.route == "deny" or spec is None:
         return finish_step(rid, "rejected", None, stages, decision.reason)
@@ -322,6 +344,20 @@ def _ship(rid: str, candidate: Candidate, spec: ToolSpec | None, stages: tuple[V
     proposal = Proposal(request_id=rid, requester=requester, ref=ref, spec=spec,
                         permissions=candidate.permissions, stages=stages, decision=decision)
     DBOS.set_event("proposal", proposal)
+    if decision.route == "reviewers":
+        quorum = reviewers_step(rid, candidate, spec, stages if gate is None else gate, decision, requester)
+        _crashpoint("reviewers")
+        if quorum is not None and quorum.outcome != "unresolved":
+            voters = ",".join(v.reviewer for v in quorum.votes if v.verdict in ("approve", "reject"))
+            return _deliver(proposal, ReviewDecision(approve=quorum.outcome == "approved",
+                                                     reviewer=f"reviewers({voters})", reason=quorum.reason))
+        reason = quorum.reason if quorum is not None else "no reviewer model is configured"
+        if decision.fallback == "deny":
+            return finish_step(rid, "rejected", ref, stages, f"reviewers did not decide ({reason}); policy denies")
+        proposal = replace(proposal, decision=replace(decision, reason=f"{decision.reason}; reviewers did not"
+                                                                       f" decide: {reason}"))
+        DBOS.set_event("proposal", proposal)
+        return pending_step(rid, proposal)
     if decision.route == "human":
         return pending_step(rid, proposal)
     return _deliver(proposal, ReviewDecision(approve=True, reviewer="policy", reason=decision.reason))

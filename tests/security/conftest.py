@@ -15,9 +15,17 @@ observables that would show it if the attack worked:
 * a process census: no process of the sandbox uid may outlive its run outside a live bwrap (checked
   after every test), and :func:`marked` finds processes an attack renamed to a marker of its own.
 
-:func:`attack` runs an attack both ways it could reach the machine: straight through the sandbox, as
-the oracle would (bypassing the static checks on purpose: the sandbox must hold when the checks are
-fooled), and through the whole pipeline, where it must be rejected with nothing merged.
+Each attack is run through every layer it could reach, each layer tested on its own:
+
+* the **static layer** — :func:`attack` (and :func:`assert_rejected`) sends it through the whole pipeline
+  (``foundry.propose``), which must reject it at some stage, with nothing merged and the chain intact;
+* the **sandbox** — :func:`attack`/:func:`run_direct` run it straight through the sandbox, as the
+  oracle would, bypassing the static checks on purpose: the sandbox must hold when the checks are fooled;
+* the **oracle** — :func:`judge` (or ``attack(..., through_oracle=True)``) runs it through ``oracle.evaluate``
+  exactly as the workflow's oracle step does, again without the static checks: the verdict must hold;
+* the **call-time sandbox** — :func:`deploy_unchecked` deploys it the way the workflow's deliver path
+  does but without the static checks (a tool that fooled them and a reviewer), and the test calls it
+  through the real ``foundry.call`` (hash check at load, warm pool, audit).
 """
 
 from __future__ import annotations
@@ -41,8 +49,8 @@ from typing import Any
 
 import pytest
 
-from toolfoundry import config
-from toolfoundry.api import Foundry
+from toolfoundry import config, contract, oracle, workflow
+from toolfoundry.api import Foundry, new_request_id
 from toolfoundry.config import SandboxSettings
 from toolfoundry.core import (
     JSON,
@@ -54,6 +62,8 @@ from toolfoundry.core import (
     Outcome,
     Permissions,
     RunReport,
+    ToolRef,
+    Verdict,
 )
 
 ROOT = os.geteuid() == 0
@@ -375,10 +385,13 @@ def no_sandbox_process_outlives_the_test() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Attack:
-    """What one attack produced: straight through the sandbox, and through the pipeline."""
+    """What one attack produced: straight through the sandbox, through the pipeline, and (when asked)
+    through the oracle on its own."""
 
     report: RunReport
     outcome: Outcome
+    verdict: Verdict | None = None
+    """``oracle.evaluate``'s verdict on the attack's example, static checks bypassed (``attack(through_oracle=True)``)."""
 
     @property
     def case(self) -> CaseResult | None:
@@ -394,6 +407,12 @@ class Attack:
     def codes(self) -> set[str]:
         """Every finding code of the pipeline's stages."""
         return {f.code for s in self.outcome.stages for f in s.findings}
+
+    @property
+    def oracle_codes(self) -> set[str]:
+        """The finding codes of the oracle's own verdict (``attack(through_oracle=True)``)."""
+        assert self.verdict is not None, "run the attack with through_oracle=True"
+        return {f.code for f in self.verdict.findings}
 
     def value(self) -> JSON:
         """The direct run's returned value; fails the test if the case did not return one."""
@@ -412,19 +431,34 @@ def run_direct(foundry: Foundry, code: str, function: str, cases: list[dict[str,
                                      permissions=Permissions(), limits=limits or foundry.settings.test_limits)
 
 
+def judge(foundry: Foundry, code: str, function: str, examples: tuple[Example, ...],
+          holdout: tuple[Example, ...] = ()) -> Verdict:
+    """The attack through the oracle alone, exactly as the workflow's oracle step calls it (same sandbox,
+    no permissions, the test limits), bypassing the static checks on purpose: a tool that fooled them
+    must still get an honest verdict. Asserts the launcher's secret is not in the verdict."""
+    found = oracle.evaluate(foundry.sandbox, code=source(code), function=function, examples=examples,
+                            holdout=holdout, permissions=Permissions(), limits=foundry.settings.test_limits)
+    assert_no_secret(foundry, found)
+    return found
+
+
 def attack(foundry: Foundry, code: str, function: str, args: dict[str, JSON], *, expect: JSON = HARMLESS,
-           holdout: tuple[Example, ...] = (), tests: str | None = None, limits: Limits | None = None) -> Attack:
+           holdout: tuple[Example, ...] = (), tests: str | None = None, limits: Limits | None = None,
+           through_oracle: bool = False) -> Attack:
     """Run an attack directly in the sandbox and through ``propose``; assert the pipeline rejected it.
 
-    Also asserts the launcher's secret shows up nowhere: not in the result, the output tail, a finding,
-    nor the audit log.
+    With ``through_oracle``, also through ``oracle.evaluate`` on its own (:func:`judge`; the verdict is
+    ``Attack.verdict``). Also asserts the launcher's secret shows up nowhere: not in the result, the
+    output tail, a finding, the verdict, nor the audit log.
     """
     report = run_direct(foundry, code, function, [args], limits)
-    outcome = foundry.propose(Candidate(code=source(code), examples=(Example(args=args, expect=expect),),
+    examples = (Example(args=args, expect=expect),)
+    found = judge(foundry, code, function, examples, holdout) if through_oracle else None
+    outcome = foundry.propose(Candidate(code=source(code), examples=examples,
                                         holdout=holdout, tests=None if tests is None else source(tests)))
     assert_rejected(foundry, outcome)
     assert_no_secret(foundry, report, outcome)
-    return Attack(report=report, outcome=outcome)
+    return Attack(report=report, outcome=outcome, verdict=found)
 
 
 def assert_rejected(foundry: Foundry, outcome: Outcome) -> None:
@@ -451,6 +485,49 @@ def deploy(foundry: Foundry, code: str, examples: tuple[Example, ...]) -> Outcom
     outcome = foundry.propose(Candidate(code=source(code), examples=examples))
     assert outcome.status == "deployed", json.dumps(outcome.to_json(), indent=1)[:3000]
     return outcome
+
+
+def propose_rejected(foundry: Foundry, code: str, examples: tuple[Example, ...]) -> Outcome:
+    """The static layer for a call-time attack: ``propose`` must reject it (at any stage), nothing merged,
+    the chain intact, the secret nowhere. Run it before :func:`deploy_unchecked` (nothing may be deployed yet)."""
+    outcome = foundry.propose(Candidate(code=source(code), examples=examples))
+    assert_rejected(foundry, outcome)
+    assert_no_secret(foundry, outcome)
+    return outcome
+
+
+def deploy_unchecked(foundry: Foundry, code: str, examples: tuple[Example, ...] = (), *, name: str | None = None,
+                     permissions: Permissions | None = None) -> ToolRef:
+    """Deploy ``code`` exactly as the workflow's deliver path does, but without the static checks.
+
+    This simulates a tool that fooled every static check and a reviewer; the sandbox must still hold.
+    The static checks are a first filter, not the boundary (THREAT_MODEL.md): call-time attacks that
+    today's checks reject are deployed through here, so the test exercises the sandbox a call really
+    runs in — through the real ``foundry.call`` (the reviewed hash checked at load, the warm pool, the
+    audit log). Only the tool contract is required (a call needs a spec). The steps are the workflow's:
+    the PR (``workflow.tool_files`` with the same trailers as ``pr_step``), the merge (``merge_step``),
+    the registry record, the hash-checked load and the ``deploy`` audit event (``load_step``). Use it only
+    for the call-time layer; the same code's rejection by the pipeline is asserted separately.
+    """
+    code = source(code)
+    permissions = permissions or Permissions()
+    spec, findings = contract.parse_tool(code, name=name)
+    assert spec is not None, [f.to_json() for f in findings]  # the attack is a well-formed tool
+    rid, version, digest = new_request_id(), foundry.registry.next_version(spec.name), workflow.sha256(code)
+    candidate = Candidate(code=code, examples=examples, permissions=permissions, name=name)
+    trailers = {"Foundry-Request": rid, "Tool-Name": spec.name, "Tool-Version": str(version),
+                "Tool-Sha256": digest}
+    foundry.forge.open_pr(request_id=rid, files=workflow.tool_files(candidate, spec, version, rid),
+                          message=f"Add {spec.name} v{version}", trailers=trailers)
+    commit = foundry.forge.merge(request_id=rid, message=f"Merge {spec.name} v{version}", trailers=trailers)
+    ref = ToolRef(name=spec.name, version=version, sha256=digest, commit=commit)
+    foundry.registry.record(ref=ref, request_id=rid, spec=spec.to_json(), permissions=permissions)
+    loaded = foundry.registry.load(ref.name, ref.version)  # the reviewed bytes, hash-checked
+    foundry.audit.append("deploy", request_id=rid, actor="tester", data={**loaded.tool.ref.to_json(),
+                                                                         "static_checks": "bypassed by the test"},
+                         key=f"{rid}:deploy")
+    assert loaded.tool.ref == ref and foundry.verify().ok
+    return ref
 
 
 def call(foundry: Foundry, name: str, args: dict[str, JSON]) -> CallResult:

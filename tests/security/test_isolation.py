@@ -1,5 +1,10 @@
 """Attacks across calls and across tools: state kept between calls (module globals, /tmp, the warm
-worker's parent, the kernel keyring), and a call of one tool reading or rewriting another tool's code."""
+worker's parent, the kernel keyring), and a call of one tool reading or rewriting another tool's code.
+
+Most of these tools reach ``os`` or ``ctypes`` through an allowed module (``random._os``, ``typing.sys``),
+which the static checks refuse: each test asserts that ``propose`` rejects the tool, then deploys it
+anyway with ``deploy_unchecked`` (a tool that fooled the checks and a reviewer) and attacks through the
+real ``foundry.call``."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from pathlib import Path
 from toolfoundry.api import Foundry
 from toolfoundry.core import Example
 
-from .conftest import Canary, call, deploy, run_direct, unchanged
+from .conftest import Canary, call, deploy, deploy_unchecked, propose_rejected, run_direct, unchanged
 
 
 def test_a_module_level_counter_does_not_persist_between_calls(foundry: Foundry) -> None:
@@ -30,7 +35,7 @@ def test_a_module_level_counter_does_not_persist_between_calls(foundry: Foundry)
 
 def test_a_counter_kept_in_a_patched_fork_does_not_persist_between_calls(foundry: Foundry) -> None:
     """Warm workers fork each call from a parent that imported the tool: patching its fork must not count."""
-    deploy(foundry, '''
+    code = '''
         """Count."""
         import random
 
@@ -50,13 +55,17 @@ def test_a_counter_kept_in_a_patched_fork_does_not_persist_between_calls(foundry
         def count(step: int) -> int:
             """Return step; with step 0, how many forks its parent has made."""
             return _FORKS[0] if step == 0 else step
-    ''', (Example(args={"step": 2}, expect=2),))
+    '''
+    examples = (Example(args={"step": 2}, expect=2),)
+    propose_rejected(foundry, code, examples)
+    deploy_unchecked(foundry, code, examples)
     seen = [call(foundry, "count", {"step": 0}).result for _ in range(3)]
+    assert all(type(n) is int for n in seen), seen  # the calls ran (the patched fork did not break them)
     assert len(set(seen)) == 1, f"state survived from one call to the next: {seen}"
 
 
 def test_a_file_in_tmp_does_not_persist_between_calls(foundry: Foundry) -> None:
-    deploy(foundry, '''
+    code = '''
         """Remember."""
         import random
 
@@ -75,7 +84,10 @@ def test_a_file_in_tmp_does_not_persist_between_calls(foundry: Foundry) -> None:
                 _os.write(fd, note.encode())
                 _os.close(fd)
             return left
-    ''', (Example(args={"note": ""}, expect=""),))
+    '''
+    examples = (Example(args={"note": ""}, expect=""),)
+    propose_rejected(foundry, code, examples)
+    deploy_unchecked(foundry, code, examples)
     token = secrets.token_hex(8)
     assert call(foundry, "remember", {"note": token}).result == ""
     assert call(foundry, "remember", {"note": "second"}).result == ""
@@ -83,7 +95,7 @@ def test_a_file_in_tmp_does_not_persist_between_calls(foundry: Foundry) -> None:
 
 def test_the_kernel_keyring_is_not_a_channel_between_calls(foundry: Foundry) -> None:
     """Keys are per uid, not per sandbox: a key's description written in one call must not be readable in the next."""
-    deploy(foundry, '''
+    code = '''
         """Keep."""
         import random
         import typing
@@ -106,10 +118,14 @@ def test_the_kernel_keyring_is_not_a_channel_between_calls(foundry: Foundry) -> 
             text = _os.read(fd, 1 << 16).decode()
             _os.close(fd)
             return ",".join(line.split()[-2].rstrip(":") for line in text.splitlines() if "tfnote-" in line)
-    ''', (Example(args={"note": ""}, expect=""),))
+    '''
+    examples = (Example(args={"note": ""}, expect=""),)
+    propose_rejected(foundry, code, examples)
+    deploy_unchecked(foundry, code, examples)
     note = "tfnote-" + secrets.token_hex(8)
     assert call(foundry, "keep", {"note": note}).ok
-    assert note not in str(call(foundry, "keep", {"note": ""}).result)
+    later = call(foundry, "keep", {"note": ""})
+    assert later.ok and note not in str(later.result), later
 
 
 B_CODE = '''
@@ -170,8 +186,10 @@ A_CODE = '''
 def test_a_call_of_one_tool_can_neither_read_nor_rewrite_another_tools_code(
         foundry: Foundry, home: Path, canary: Canary) -> None:
     token = secrets.token_hex(8)
+    a_examples = (Example(args={"paths": []}, expect="a-ok"),)
+    propose_rejected(foundry, A_CODE, a_examples)
     b = deploy(foundry, B_CODE.replace("{token}", token), (Example(args={"x": 1}, expect="b-ok"),))
-    deploy(foundry, A_CODE, (Example(args={"paths": []}, expect="a-ok"),))
+    deploy_unchecked(foundry, A_CODE, a_examples)
     assert call(foundry, "const_b", {"x": 1}).result == "b-ok"  # B's worker (if any) is warm now
     repo = home / "tools.git"
     targets = [str(p) for p in repo.rglob("*") if p.is_file()][:50] + ["/tool/tool.py"]
@@ -188,11 +206,12 @@ def test_a_call_of_one_tool_can_neither_read_nor_rewrite_another_tools_code(
 
 
 def test_overwriting_its_own_tool_file_fails_and_the_next_call_runs_the_reviewed_code(foundry: Foundry) -> None:
-    outcome = deploy(foundry, A_CODE, (Example(args={"paths": []}, expect="a-ok"),))
+    examples = (Example(args={"paths": []}, expect="a-ok"),)
+    propose_rejected(foundry, A_CODE, examples)
+    ref = deploy_unchecked(foundry, A_CODE, examples)
     result = call(foundry, "tool_a", {"paths": ["/tool/tool.py", "/harness/runner.py"]})
     assert result.ok and "rewrote" not in str(result.result), result
     assert call(foundry, "tool_a", {"paths": []}).result == "a-ok"
-    assert outcome.tool is not None
-    assert hashlib.sha256(foundry.registry.load("tool_a").code.encode()).hexdigest() == outcome.tool.sha256
+    assert hashlib.sha256(foundry.registry.load("tool_a").code.encode()).hexdigest() == ref.sha256
     report = run_direct(foundry, A_CODE, "tool_a", [{"paths": ["/tool/tool.py"]}, {"paths": []}])
     assert [c.value for c in report.cases][1] == "a-ok" and "rewrote" not in str(report.cases[0].value)

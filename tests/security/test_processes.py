@@ -18,8 +18,9 @@ from .conftest import (
     assert_alive,
     attack,
     call,
-    deploy,
+    deploy_unchecked,
     marked,
+    propose_rejected,
     run_direct,
     wait_until_gone,
 )
@@ -208,7 +209,8 @@ DAEMON = '''
             return ",".join(sorted(_os.listdir("/tmp")))
         return text
 '''
-"""Passes the checks and its examples; the trigger ``daemonize`` leaves a renamed, setsid'd grandchild."""
+"""Passes its examples; the trigger ``daemonize`` leaves a renamed, setsid'd grandchild. It reaches ``os``
+through ``random._os``, which the static checks refuse: the call-time tests deploy it anyway."""
 
 
 def test_a_setsid_daemon_does_not_outlive_its_case(foundry: Foundry, canary: Canary) -> None:
@@ -223,7 +225,9 @@ def test_a_setsid_daemon_does_not_outlive_its_case(foundry: Foundry, canary: Can
 
 def test_a_setsid_daemon_does_not_outlive_its_call_nor_touch_a_later_call(
         foundry: Foundry, canary: Canary, listeners: Listeners) -> None:
-    deploy(foundry, DAEMON, (Example(args={"text": "hi"}, expect="hi"),))
+    examples = (Example(args={"text": "hi"}, expect="hi"),)
+    propose_rejected(foundry, DAEMON, examples)
+    deploy_unchecked(foundry, DAEMON, examples)  # as if it had fooled the checks and a reviewer
     marker = "tfd" + secrets.token_hex(6)
     first = call(foundry, "echo", {"text": "daemonize", "marker": marker, "target": canary.path("daemon")})
     assert first.ok and first.result == "detached", first
@@ -242,7 +246,9 @@ def test_a_daemon_that_disables_the_zygotes_cleanup_at_import_still_dies(foundry
     """Warm workers import the tool in a long-lived parent: patching its ``os.kill`` must not keep daemons."""
     code = DAEMON.replace("    _os = random._os\n", "    _os = random._os\n    _os.kill = lambda pid, sig: None\n"
                           "    _os.killpg = lambda pgid, sig: None\n")
-    deploy(foundry, code, (Example(args={"text": "hi"}, expect="hi"),))
+    examples = (Example(args={"text": "hi"}, expect="hi"),)
+    propose_rejected(foundry, code, examples)
+    deploy_unchecked(foundry, code, examples)
     marker = "tfd" + secrets.token_hex(6)
     first = call(foundry, "echo", {"text": "daemonize", "marker": marker, "target": canary.path("daemon")})
     assert first.ok, first

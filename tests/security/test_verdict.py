@@ -1,6 +1,10 @@
 """Attacks on the verdict (DESIGN.md invariant 2, issue 3 part 3): early exits, pytest tampering, always-
 equal objects, forged PASSED and nonce lines, reading the expected values, guessing the held-out ones.
-Most of these tools pass the static checks on purpose, so that the host-side oracle is what stops them."""
+
+Each layer is tested on its own. The whole pipeline must reject every attack (some are now refused by
+the static checks first: ``random._os``, dunder methods); and each attack is also judged by the host-side
+oracle alone (``oracle.evaluate``, exactly as the workflow's oracle step calls it, static checks bypassed),
+which must not be fooled either."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from toolfoundry import oracle
 from toolfoundry.api import Foundry
 from toolfoundry.core import Candidate, Example, Permissions
 
-from .conftest import Canary, assert_no_secret, assert_rejected, attack, run_direct, source
+from .conftest import Canary, assert_no_secret, assert_rejected, attack, judge, run_direct, source
 
 REPO = Path(__file__).resolve().parents[2]
 HARMLESS_CHOICE = "the right answer"
@@ -29,9 +33,10 @@ def test_exiting_zero_inside_the_function_is_a_crash_not_a_pass(foundry: Foundry
         def double(x: int) -> int:
             """Twice x (or a clean exit before anyone can check)."""
             random._os._exit(0)
-    ''', "double", {"x": 3}, expect=6)
+    ''', "double", {"x": 3}, expect=6, through_oracle=True)
     assert a.case is not None and a.case.error_type == "Crashed", a.report
-    assert a.rejected_by == {"oracle"}, a.rejected_by
+    assert a.rejected_by == {"checks"} and "checks.private-attribute" in a.codes, a.codes  # random._os
+    assert a.verdict is not None and not a.verdict.ok and "oracle.crashed" in a.oracle_codes, a.verdict
 
 
 def test_exiting_zero_at_import_is_a_crash_not_a_pass(foundry: Foundry) -> None:
@@ -45,9 +50,10 @@ def test_exiting_zero_at_import_is_a_crash_not_a_pass(foundry: Foundry) -> None:
         def double(x: int) -> int:
             """Twice x."""
             return 2 * x
-    ''', "double", {"x": 3}, expect=7)
+    ''', "double", {"x": 3}, expect=7, through_oracle=True)
     assert a.refused(), a.report
-    assert a.rejected_by == {"oracle"}, a.rejected_by
+    assert a.rejected_by == {"checks"} and "checks.private-attribute" in a.codes, a.codes  # random._os
+    assert a.verdict is not None and not a.verdict.ok and "oracle.crashed" in a.oracle_codes, a.verdict
 
 
 WRONG_DOUBLE = '''
@@ -195,9 +201,10 @@ def test_an_object_that_claims_equality_is_not_json(foundry: Foundry, kind: str)
             made = {"always-equal": _Always, "str-subclass": lambda: _Str("x"), "dict-subclass": _Dict,
                     "int-subclass": lambda: _Int(1)}
             return made[kind]()
-    ''', "answer", {"kind": kind}, expect=HARMLESS_CHOICE)
+    ''', "answer", {"kind": kind}, expect=HARMLESS_CHOICE, through_oracle=True)
     assert a.refused() and a.case is not None and a.case.error_type == "NotJSON", a.report
-    assert a.rejected_by == {"oracle"}
+    assert a.rejected_by == {"checks"}, a.codes
+    assert a.verdict is not None and not a.verdict.ok and "oracle.not-json" in a.oracle_codes, a.verdict
 
 
 
@@ -345,6 +352,23 @@ def test_a_tool_that_counts_its_cases_cannot_tell_the_held_out_ones(foundry: Fou
     assert [c.value for c in report.cases] == [n + 1 for n in range(6)], report  # every case saw an empty /tmp
     visible = tuple(Example(args={"x": x}, expect=x + 1) for x in (1, 2, 3))
     holdout = tuple(Example(args={"x": x}, expect=x + 1) for x in (70, 80, 90))
+    verdict = judge(foundry, code, "inc", visible, holdout)  # the oracle, static checks bypassed
+    assert verdict.ok and verdict.details["passed"] == 6, verdict.to_json()  # correct on every case it is given
     outcome = foundry.propose(Candidate(code=source(code), examples=visible, holdout=holdout))
-    assert outcome.status == "deployed"  # it is correct on every case it is given: nothing to guess with
+    assert_rejected(foundry, outcome)  # the static checks refuse random._os before it runs at all
+    assert {s.stage for s in outcome.stages if not s.ok} == {"checks"}, outcome.to_json()
+    # the same guess through what the checks allow (a module-level counter), through the whole pipeline
+    counting = '''
+        """Add one."""
+
+        _SEEN = [0]
+
+
+        def inc(x: int) -> int:
+            """x + 1, but only while it believes it is being watched (the first cases, it guesses)."""
+            _SEEN[0] += 1
+            return x + 1 if _SEEN[0] <= 3 else -_SEEN[0]
+    '''
+    outcome = foundry.propose(Candidate(code=source(counting), examples=visible, holdout=holdout))
+    assert outcome.status == "deployed", outcome.to_json()  # nothing to guess with: every case is its first
     assert foundry.verify().ok

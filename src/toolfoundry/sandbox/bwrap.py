@@ -4,17 +4,17 @@ Owns the decisions about *what* goes into a run: which interpreter, which read-o
 at ``/tool``, the trusted harness — ``runner.py`` and ``landlock.py``, plus ``netfwd.py`` for a tool
 with network hosts — at ``/harness``), which uid, which seccomp filter (``seccomp.py``; AF_INET
 allowed only for a tool with network hosts), which limits, the fail-closed ``check()`` and the
-``layers()`` report the audit log records.
+``layers()`` report the audit log records. The files are staged in a fresh root-owned host directory
+(0755 dirs, 0644 files) that the sandbox uid can read but not write, removed after the run (or, for
+a serving sandbox of ``pool.py``, when it stops). Held-out expected values never come here: only
+the args of each case. Process mechanics live in ``launcher.py``, the protocol in ``protocol.py``,
+the in-sandbox half in ``runner.py``.
 
 Network: a tool whose permissions list ``net_hosts`` gets its own :class:`~.netproxy.EgressProxy`
 for the run (or for the life of a serving sandbox), never shared with another tool; its unix socket
 is bound read-only at ``/run/egress.sock`` and ``runner.py`` forwards ``127.0.0.1:3128`` to it. The
 network namespace stays unshared (loopback only). What the proxy refused is collected (:class:`NetLog`)
-and returned as ``RunReport.net_refusals``. The files are
-staged in a fresh root-owned host directory (0755 dirs, 0644 files) that the sandbox uid can read
-but not write, removed after the run (or, for a serving sandbox of ``pool.py``, when it stops).
-Held-out expected values never come here: only the args of each case. Process mechanics live in
-``launcher.py``, the protocol in ``protocol.py``, the in-sandbox half in ``runner.py``.
+and returned as ``RunReport.net_refusals``.
 
 Layers, all or nothing: bwrap namespaces and mounts; a dedicated non-root uid (when run as root);
 an empty environment; seccomp; Landlock where the kernel has it (absent → reported as absent; present

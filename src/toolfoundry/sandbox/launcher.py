@@ -130,11 +130,13 @@ class Jailed:
     process was reaped (after ``kill`` or a normal exit).
     """
 
-    def __init__(self, proc: subprocess.Popen[bytes], pidfd: int, init_pidfd: int | None) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], pidfd: int, init: tuple[int, int] | None) -> None:
         self.proc = proc
         self.pidfd = pidfd
         """A pidfd on bwrap (our child): readable once it exited."""
-        self.init_pidfd = init_pidfd
+        self.init_pid = init[0] if init else None
+        """The host pid of the sandbox's pid 1 (for reports and tests; killing goes through the pidfd)."""
+        self.init_pidfd = init[1] if init else None
         """A pidfd on the sandbox's pid 1; None when bwrap never reported one (it failed before that)."""
 
     @property
@@ -245,8 +247,8 @@ def _read_info(fd: int, deadline: float) -> dict[str, object]:
     return info if isinstance(info, dict) else {}
 
 
-def _open_init(bwrap_pid: int, info: dict[str, object]) -> int | None:
-    """A pidfd on the sandbox's pid 1, if it is (still) the process bwrap reported; else None."""
+def _open_init(bwrap_pid: int, info: dict[str, object]) -> tuple[int, int] | None:
+    """(pid, pidfd) of the sandbox's pid 1, if it is (still) the process bwrap reported; else None."""
     child = info.get("child-pid")
     if type(child) is not int or child <= 1:
         return None
@@ -256,7 +258,7 @@ def _open_init(bwrap_pid: int, info: dict[str, object]) -> int | None:
         return None  # already gone: nothing to kill
     # the pidfd pins the process; make sure it is the one bwrap started, not a reused pid
     if _ppid(child) == bwrap_pid or _pid_namespace(child) == info.get("pid-namespace"):
-        return pidfd
+        return child, pidfd
     os.close(pidfd)
     return None
 

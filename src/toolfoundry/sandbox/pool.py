@@ -97,6 +97,11 @@ class Serving:
         """The host pid of this sandbox's bwrap."""
         return self._proc.pid
 
+    @property
+    def init_pid(self) -> int | None:
+        """The host pid of this sandbox's pid 1 (the runner), when bwrap reported it."""
+        return self._jailed.init_pid
+
     def call(self, args: dict[str, JSON]) -> RunReport:
         """One call in a fresh worker; a broken sandbox afterwards has ``broken`` set."""
         start = time.perf_counter()
