@@ -388,3 +388,12 @@ def test_the_demo_tool_passes_the_checks() -> None:
     code = reply.split("```python\n")[1].split("```")[0]
     spec, _ = contract.stage(code)
     assert run_checks(code, spec, NO_PERMISSIONS).findings == ()
+
+
+def test_the_same_wrong_code_checked_twice_gets_the_same_mypy_finding() -> None:
+    from toolfoundry._checks_tools import mypy as run_mypy
+
+    code = '"""m."""\n\n\ndef f(x: int) -> str:\n    """d."""\n    return x\n'
+    first, second = run_mypy(code), run_mypy(code)
+    assert [f.code for f in first] == [f.code for f in second] == ["mypy.return-value"]
+    assert first[0].line == second[0].line == 6 and first[0].file == "tool.py"

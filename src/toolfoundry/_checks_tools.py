@@ -165,7 +165,9 @@ def mypy(code: str, *, file: str = "tool.py") -> list[Finding]:
         home = _home()
         global _mypy_runs
         _mypy_runs += 1
-        source = home / "src" / str(_mypy_runs) / "tool.py"
+        # A module name of its own per run: mypy's cache is keyed by module, and a cached "tool" from an
+        # earlier run (same text, other path) would be reported under that run's deleted path.
+        source = home / "src" / str(_mypy_runs) / f"tool_{_mypy_runs}.py"
         source.parent.mkdir()
         source.write_text(unsilenced(code), encoding="utf-8")
         thresholds, recursion = gc.get_threshold(), sys.getrecursionlimit()

@@ -101,7 +101,7 @@ def _listener(rid: str, kind: str, data: dict[str, JSON]) -> None:
         out.print(f"  → pull request {data['branch']} ({str(data['head'])[:12]}): {data['name']} v{data['version']}")
     elif kind == "review.vote":
         reasons = "; ".join(f"line {r.get('line')}: {r.get('text')}" if r.get("line") else str(r.get("text"))
-                            for r in data.get("reasons") or [])  # type: ignore[union-attr]
+                            for r in data.get("reasons") or [])
         out.print(f"  → {escape(str(data['reviewer']))} ({data['role']}) votes {data['verdict']}"
                   f"{': ' + escape(reasons) if reasons else ''}")
     elif kind == "review.quorum":
