@@ -12,12 +12,9 @@ import dataclasses
 import glob
 import hashlib
 import os
-import socket
 import tempfile
 import textwrap
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -27,6 +24,8 @@ from toolfoundry.config import PoolSettings, SandboxSettings
 from toolfoundry.core import Candidate, CaseResult, Example, Limits, Permissions
 from toolfoundry.sandbox import BwrapSandbox, landlock
 from toolfoundry.sandbox.pool import WorkerPool
+
+from loopback import Origin, serving
 
 FETCH = textwrap.dedent('''
     """Fetch a page from a loopback server."""
@@ -60,58 +59,16 @@ PROBE = textwrap.dedent('''
 ''').lstrip()
 
 
-class Origin(ThreadingHTTPServer):
-    """A loopback HTTP server that counts the connections it accepted."""
-
-    daemon_threads = True
-
-    def __init__(self, name: str) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.name = name
-        self.accepted = 0
-
-    def get_request(self) -> tuple[socket.socket, object]:
-        self.accepted += 1
-        return super().get_request()
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Origin
-
-    def do_GET(self) -> None:
-        body = f"hello from {self.server.name}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def _serve(name: str) -> Iterator[Origin]:
-    server = Origin(name)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def allowed() -> Iterator[Origin]:
-    yield from _serve("allowed")
+    with serving(Origin("allowed")) as server:
+        yield server
 
 
 @pytest.fixture
 def denied() -> Iterator[Origin]:
-    yield from _serve("denied")
+    with serving(Origin("denied")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +88,7 @@ def test_a_tool_with_net_hosts_reaches_its_host_and_nothing_else(sandbox: BwrapS
     report = sandbox.run_cases(code=FETCH, function="fetch", cases=[{"port": allowed.port}, {"port": denied.port}],
                                permissions=Permissions(net_hosts=(f"127.0.0.1:{allowed.port}",)), limits=Limits())
     assert report.problems == () and not report.timed_out, report
-    assert report.cases[0] == CaseResult(ok=True, value="hello from allowed")
+    assert report.cases[0] == CaseResult(ok=True, value="hello from allowed /")
     assert report.cases[1] == CaseResult(ok=False, error_type="PermissionError", error_message="refused with HTTP 403")
     assert denied.accepted == 0
     assert report.net_refusals == (f"GET 127.0.0.1:{denied.port}: port {denied.port} of 127.0.0.1 not in this "
@@ -169,10 +126,10 @@ def test_each_warm_sandbox_has_its_own_proxy_and_reports_refusals_per_call(
                                permissions=permissions, limits=Limits())
             return report.cases[0], report.net_refusals
 
-        assert call(allowed.port) == (CaseResult(ok=True, value="hello from allowed"), ())
+        assert call(allowed.port) == (CaseResult(ok=True, value="hello from allowed /"), ())
         case, refusals = call(denied.port)
         assert not case.ok and len(refusals) == 1 and f"127.0.0.1:{denied.port}" in refusals[0]
-        assert call(allowed.port) == (CaseResult(ok=True, value="hello from allowed"), ())
+        assert call(allowed.port) == (CaseResult(ok=True, value="hello from allowed /"), ())
         assert pool.sandboxes(key) == 1 and len(_proxy_dirs() - before) == 1
     finally:
         pool.close()
@@ -182,7 +139,7 @@ def test_each_warm_sandbox_has_its_own_proxy_and_reports_refusals_per_call(
 
 def test_the_oracle_names_refused_hosts_unless_held_out_examples_ran(sandbox: BwrapSandbox, denied: Origin) -> None:
     permissions = Permissions(net_hosts=("127.0.0.1:1",))
-    example = Example(args={"port": denied.port}, expect="hello from denied")
+    example = Example(args={"port": denied.port}, expect="hello from denied /")
     visible = oracle.evaluate(sandbox, code=FETCH, function="fetch", examples=(example,), holdout=(),
                               permissions=permissions, limits=Limits())
     refused = [f for f in visible.findings if f.code == "sandbox.net-refused"]
@@ -198,14 +155,14 @@ def test_the_oracle_names_refused_hosts_unless_held_out_examples_ran(sandbox: Bw
 def test_a_deployed_tool_with_net_hosts_reaches_only_them_and_refusals_are_audited(
         foundry: Foundry, allowed: Origin, denied: Origin) -> None:
     outcome = foundry.propose(Candidate(
-        code=FETCH, examples=(Example(args={"port": allowed.port}, expect="hello from allowed"),),
+        code=FETCH, examples=(Example(args={"port": allowed.port}, expect="hello from allowed /"),),
         permissions=Permissions(net_hosts=(f"127.0.0.1:{allowed.port}",))))
     assert outcome.status == "pending_review", outcome.to_json()  # network permission needs a human
     outcome = foundry.review(outcome.request_id, approve=True, reviewer="alice")
     assert outcome.status == "deployed", outcome.to_json()
 
     ok = foundry.call("fetch", {"port": allowed.port})
-    assert ok.ok and ok.result == "hello from allowed", ok
+    assert ok.ok and ok.result == "hello from allowed /", ok
     bad = foundry.call("fetch", {"port": denied.port})
     assert not bad.ok and bad.error is not None
     assert bad.error["type"] == "PermissionError"
