@@ -78,3 +78,33 @@ def test_an_unresolved_quorum_falls_back_to_a_human(reviewed: Foundry, server: F
     done = reviewed.review(outcome.request_id, approve=True, reviewer="alice", reason="checked by hand")
     assert done.status == "deployed"
     assert reviewed.verify().ok
+
+
+def test_a_reviewer_rejection_starts_a_new_generation_attempt_when_the_policy_allows_it(
+        home: Path, server: FakeOpenAIServer) -> None:
+    (home / "toolfoundry.toml").write_text("""
+[[policy.rules]]
+name = "generated-tools-get-a-correctness-review"
+when = { source = "request" }
+route = "reviewers"
+roles = ["correctness"]
+quorum = 1
+timeout_seconds = 30
+regenerate = true
+""")
+    spec = json.dumps({"name": "add", "signature": "(a: int, b: int = 1) -> int", "description": "Add.",
+                       "permissions": {"net_hosts": [], "env_vars": []}})
+    clumsy = ADD.replace("return a + b", "return sum([a, b])")
+    server.add(Reply.text(spec), Reply.text(f"```python\n{clumsy}```"),
+               vote("reject", "build no list just to add two numbers"),
+               Reply.text(f"```python\n{ADD}```"), vote("approve"))
+    settings = make_settings(home, OPENAI_BASE_URL=server.base_url, TOOLFOUNDRY_MODEL="openai:fake-model")
+    with Foundry(settings) as f:
+        outcome = f.request("add two integers", examples=(Example(args={"a": 1, "b": 2}, expect=3),))
+        assert outcome.status == "deployed", outcome.to_json()
+        assert f.forge.read_file(outcome.tool.commit or "", "tools/add/tool.py") == ADD.encode()  # type: ignore[union-attr]
+        events = f.events(outcome.request_id)
+    refine = server.requests[3]["messages"][-1]["content"]
+    assert "review.reject" in refine and "build no list just to add two numbers" in refine and "tool.py:6" in refine
+    assert [e.data["attempt"] for e in events if e.kind == "pr.opened"] == [1, 2]
+    assert [e.data["outcome"] for e in events if e.kind == "review.quorum"] == ["rejected", "approved"]

@@ -212,7 +212,8 @@ def oracle_step(rid: str, candidate: Candidate, spec: ToolSpec, attempt: int) ->
 
 
 @DBOS.step()
-def policy_step(rid: str, candidate: Candidate, spec: ToolSpec | None, stages: tuple[Verdict, ...]) -> Decision:
+def policy_step(rid: str, candidate: Candidate, spec: ToolSpec | None, stages: tuple[Verdict, ...],
+                attempt: int = 1) -> Decision:
     """Route by risk, with the rules of ``[policy]``; the decision and the rule that made it are audited."""
     rt = _rt()
     previous = rt.registry.get(spec.name) if spec is not None else None
@@ -220,27 +221,28 @@ def policy_step(rid: str, candidate: Candidate, spec: ToolSpec | None, stages: t
         str(previous.spec["signature"]), previous.permissions) if previous is not None else None)
     decision = policy.decide(facts, settings=rt.settings.policy)
     rt.ledger.update(rid, decision=decision.to_json())
-    _audit(rid, "policy.decision", "policy", decision.to_json(), "policy")
+    _audit(rid, "policy.decision", "policy", {**decision.to_json(), "attempt": attempt}, f"policy:{attempt}")
     return decision
 
 
 @DBOS.step()
 def reviewers_step(rid: str, candidate: Candidate, spec: ToolSpec, stages: tuple[Verdict, ...],
-                   decision: Decision, requester: str) -> QuorumResult | None:
+                   decision: Decision, requester: str, attempt: int = 1) -> QuorumResult | None:
     """Reviewer agents vote; each vote and the quorum's result are audited. None: no reviewer model."""
     rt = _rt()
     model = rt.settings.policy.reviewer_model or rt.settings.generation.model
     if not model:
         _audit(rid, "review.quorum", "reviewers", {"outcome": "unresolved", "reason": (
-            "no reviewer model configured ([policy] reviewer_model or [generation] model)")}, "quorum")
+            "no reviewer model configured ([policy] reviewer_model or [generation] model)")}, f"quorum:{attempt}")
         return None
     subject = ReviewSubject.of(request_id=rid, candidate=candidate, spec=spec, verdicts=stages,
                                requester=requester)
     result = run_quorum(reviewers_for(decision.roles, rt.models(model)), subject=subject,
                         quorum=decision.quorum, requester=requester, timeout_seconds=decision.timeout_seconds)
     for vote in result.votes:
-        _audit(rid, "review.vote", vote.reviewer, vote.to_json(), f"vote:{vote.reviewer}")
-    _audit(rid, "review.quorum", "reviewers", result.to_json(), "quorum")
+        _audit(rid, "review.vote", vote.reviewer, {**vote.to_json(), "attempt": attempt},
+               f"vote:{attempt}:{vote.reviewer}")
+    _audit(rid, "review.quorum", "reviewers", {**result.to_json(), "attempt": attempt}, f"quorum:{attempt}")
     return result
 
 
@@ -274,7 +276,7 @@ def _toml(data: dict[str, JSON]) -> str:
 
 
 @DBOS.step()
-def pr_step(rid: str, candidate: Candidate, spec: ToolSpec) -> ToolRef:
+def pr_step(rid: str, candidate: Candidate, spec: ToolSpec, attempt: int = 1) -> ToolRef:
     """Open the pull request: branch ``foundry/<rid>`` with one commit holding the tool's files."""
     rt = _rt()
     existing = rt.forge.branch_head(rid)
@@ -288,7 +290,8 @@ def pr_step(rid: str, candidate: Candidate, spec: ToolSpec) -> ToolRef:
                             message=f"Add {spec.name} v{version}", trailers=trailers)
     ref = ToolRef(name=spec.name, version=version, sha256=digest)
     _audit(rid, "pr.opened", "foundry", {"name": ref.name, "version": ref.version, "sha256": ref.sha256,
-                                         "branch": f"foundry/{rid}", "head": head}, "pr")
+                                         "branch": f"foundry/{rid}", "head": head, "attempt": attempt},
+           f"pr:{attempt}")
     return ref
 
 
@@ -333,20 +336,27 @@ def _validate_candidate(rid: str, candidate: Candidate, attempt: int) -> tuple[T
 
 
 def _ship(rid: str, candidate: Candidate, spec: ToolSpec | None, stages: tuple[Verdict, ...],
-          requester: str, gate: tuple[Verdict, ...] | None = None) -> Outcome:
-    """policy (on ``gate``: the final candidate's stages) → deny | PR → pending_review | deliver."""
-    decision = policy_step(rid, candidate, spec, stages if gate is None else gate)
+          requester: str, gate: tuple[Verdict, ...] | None = None, attempt: int = 1,
+          may_regenerate: bool = False) -> Outcome | list[Finding]:
+    """policy (on ``gate``: the final candidate's stages) → deny | PR → pending_review | deliver.
+
+    With ``may_regenerate`` (a model-driven request with attempts left), reviewers that reject under a
+    rule with ``regenerate = true`` return their reasons as findings for the next attempt instead."""
+    decision = policy_step(rid, candidate, spec, stages if gate is None else gate, attempt)
     _crashpoint("policy")
     if decision.route == "deny" or spec is None:
         return finish_step(rid, "rejected", None, stages, decision.reason)
-    ref = pr_step(rid, candidate, spec)
+    ref = pr_step(rid, candidate, spec, attempt)
     _crashpoint("pr")
     proposal = Proposal(request_id=rid, requester=requester, ref=ref, spec=spec,
                         permissions=candidate.permissions, stages=stages, decision=decision)
     DBOS.set_event("proposal", proposal)
     if decision.route == "reviewers":
-        quorum = reviewers_step(rid, candidate, spec, stages if gate is None else gate, decision, requester)
+        quorum = reviewers_step(rid, candidate, spec, stages if gate is None else gate, decision, requester,
+                                attempt)
         _crashpoint("reviewers")
+        if quorum is not None and quorum.outcome == "rejected" and decision.regenerate and may_regenerate:
+            return _review_findings(quorum)
         if quorum is not None and quorum.outcome != "unresolved":
             voters = ",".join(v.reviewer for v in quorum.votes if v.verdict in ("approve", "reject"))
             return _deliver(proposal, ReviewDecision(approve=quorum.outcome == "approved",
@@ -363,6 +373,14 @@ def _ship(rid: str, candidate: Candidate, spec: ToolSpec | None, stages: tuple[V
     return _deliver(proposal, ReviewDecision(approve=True, reviewer="policy", reason=decision.reason))
 
 
+def _review_findings(quorum: QuorumResult) -> list[Finding]:
+    """The reviewers' reasons (rejections and requested changes), as findings a model can act on."""
+    findings = [Finding(code=f"review.{v.verdict}", file="tool.py", line=line,
+                        message=f"{v.role} reviewer: {text}")
+                for v in quorum.votes if v.verdict in ("reject", "request_changes") for line, text in v.reasons]
+    return findings or [Finding(code="review.reject", message=f"reviewers rejected it: {quorum.reason}")]
+
+
 @DBOS.workflow()
 def validate(rid: str, candidate: Candidate, requester: str) -> Outcome:
     """From a candidate to a decision: deployed (auto), rejected, or pending a human review."""
@@ -371,7 +389,9 @@ def validate(rid: str, candidate: Candidate, requester: str) -> Outcome:
         open_step(rid, candidate, requester)
         _crashpoint("open")
         spec, stages = _validate_candidate(rid, candidate, 1)
-        return _ship(rid, candidate, spec, stages, requester)
+        outcome = _ship(rid, candidate, spec, stages, requester)
+        assert isinstance(outcome, Outcome)  # no regeneration for a proposed candidate
+        return outcome
     except ToolfoundryError as exc:
         return finish_step(rid, "failed", None, stages, f"{type(exc).__name__}: {exc}")
 
@@ -464,11 +484,15 @@ def generate_tool(rid: str, need: Need, requester: str) -> Outcome:
                 candidate = _candidate(need, draft, code, tests)
                 spec, tried = _validate_candidate(rid, candidate, attempt)
                 stages += tried
+                parsed = [f for v in tried for f in v.findings]
                 if all(v.ok for v in tried):
                     _audit(rid, "generation.done", "foundry", {"attempts": attempt, "usage": used.to_json()},
-                           "generation")
-                    return _ship(rid, candidate, spec, stages, requester, gate=tried)
-                parsed = [f for v in tried for f in v.findings]
+                           f"generation:{attempt}")
+                    shipped = _ship(rid, candidate, spec, stages, requester, gate=tried, attempt=attempt,
+                                    may_regenerate=attempt < need.max_attempts)
+                    if isinstance(shipped, Outcome):
+                        return shipped
+                    parsed = shipped  # reviewers rejected it and the policy lets the model try again
             history.append(f"attempt {attempt}: " + "; ".join(f.code for f in parsed if f.severity == "error")[:200])
             messages = generate.refine_messages(first, reply, parsed, history, attempt, need.max_attempts)
         return finish_step(rid, "rejected", None, stages,
