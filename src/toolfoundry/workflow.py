@@ -1,13 +1,16 @@
 """The pipeline as durable DBOS workflows: the one module that knows the order of the stages.
 
     validate: open ─▶ contract ─▶ checks ─▶ tests ─▶ oracle ─▶ policy ─▶ PR ─┬─▶ (auto) deliver
-                                                                             └─▶ pending_review
+                                                                             ├─▶ (human) pending_review
+                                                                             └─▶ (reviewers) quorum ─▶ deliver
+                                                                                  | pending_review | rejected
     generate: open ─▶ assess ─┬─▶ (a deployed tool fits) closed
                               └─▶ spec ─▶ [write ─▶ contract ─▶ checks ─▶ tests ─▶ oracle]×≤N ─▶ policy ─▶ PR ─▶ …
     deliver:  review ─▶ merge ─▶ load ─▶ closed
 
-The one loop back is generate's refine loop: a candidate that fails is rewritten with the findings,
-at most ``max_attempts`` times and within the request's token budget.
+The one loop back is generate's refine loop: a candidate that fails — its checks, tests or oracle, or
+reviewer agents under a rule with ``regenerate = true`` — is rewritten with the findings, at most
+``max_attempts`` times and within the request's token budget.
 
 Two workflows rather than one that waits in ``DBOS.recv``: a review can take days, and a process
 parked in ``recv`` cannot exit cleanly. The approval starts ``deliver`` under the deterministic id
