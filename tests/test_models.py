@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -38,10 +39,29 @@ class Sleeps(list[float]):
         self.append(seconds)
 
 
+M = TypeVar("M")
+_OPEN: list[object] = []
+
+
+def opened(model: M) -> M:
+    """Register a model so the test's teardown closes its HTTP client (no socket left to the GC)."""
+    _OPEN.append(model)
+    return model
+
+
+@pytest.fixture(autouse=True)
+def close_models() -> Iterator[None]:
+    yield
+    while _OPEN:
+        close = getattr(_OPEN.pop(), "close", None)
+        if callable(close):
+            close()
+
+
 def openai_model(server: FakeOpenAIServer, sleeps: Sleeps | None = None, **settings: float) -> OpenAIModel:
-    return OpenAIModel("gpt-test", base_url=server.base_url, api_key="sk-test",
-                       settings=ModelSettings(**settings),  # type: ignore[arg-type]
-                       sleep=sleeps if sleeps is not None else Sleeps())
+    return opened(OpenAIModel("gpt-test", base_url=server.base_url, api_key="sk-test",
+                              settings=ModelSettings(**settings),  # type: ignore[arg-type]
+                              sleep=sleeps if sleeps is not None else Sleeps()))
 
 
 @pytest.fixture
@@ -216,8 +236,8 @@ def test_connection_refused_is_retried_then_reported() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     sleeps = Sleeps()
-    model = OpenAIModel("m", base_url=f"http://127.0.0.1:{port}/v1", api_key="k",
-                        settings=ModelSettings(max_retries=2), sleep=sleeps)
+    model = opened(OpenAIModel("m", base_url=f"http://127.0.0.1:{port}/v1", api_key="k",
+                               settings=ModelSettings(max_retries=2), sleep=sleeps))
     with pytest.raises(ModelError, match="openai:m: gave up after 3 attempts: connection error"):
         model.complete(HELLO)
     assert len(sleeps) == 2
@@ -225,7 +245,7 @@ def test_connection_refused_is_retried_then_reported() -> None:
 
 def test_a_short_retry_after_is_really_waited_end_to_end(server: FakeOpenAIServer) -> None:
     server.add(Reply.error(429, retry_after=1), Reply.text("patience"))
-    model = OpenAIModel("gpt-test", base_url=server.base_url, api_key="k", settings=ModelSettings())
+    model = opened(OpenAIModel("gpt-test", base_url=server.base_url, api_key="k", settings=ModelSettings()))
     start = time.monotonic()
     assert model.complete(HELLO).message.content == "patience"
     assert time.monotonic() - start >= 1.0
@@ -264,7 +284,7 @@ def test_openai_without_a_key_or_base_url_says_which_variable_to_set() -> None:
 
 def test_openai_with_a_local_base_url_needs_no_key(server: FakeOpenAIServer) -> None:
     server.add(Reply.text("local"))
-    model = load_model("openai:llama3", environ={"OPENAI_BASE_URL": server.base_url})
+    model = opened(load_model("openai:llama3", environ={"OPENAI_BASE_URL": server.base_url}))
     assert model.name == "openai:llama3"
     assert model.complete(HELLO).message.content == "local"
     assert server.requests[0]["model"] == "llama3"
@@ -273,8 +293,8 @@ def test_openai_with_a_local_base_url_needs_no_key(server: FakeOpenAIServer) -> 
 
 def test_load_model_passes_the_settings_through(server: FakeOpenAIServer) -> None:
     server.default = Reply.error(500)
-    model = load_model("openai:m", settings=ModelSettings(max_retries=1, backoff_base=0.01),
-                       environ={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k"})
+    model = opened(load_model("openai:m", settings=ModelSettings(max_retries=1, backoff_base=0.01),
+                       environ={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k"}))
     with pytest.raises(ModelError, match="gave up after 2 attempts"):
         model.complete(HELLO)
 
@@ -370,8 +390,8 @@ def test_anthropic_round_trip_with_retry_on_the_loopback_server(server: FakeOpen
     pytest.importorskip("anthropic")
     server.add(Reply.error(529, retry_after=3), Reply.tool_call("add", {"a": 1}, content="On it.", usage=(7, 9)))
     sleeps = Sleeps()
-    model = AnthropicModel("claude-test", api_key="k", base_url=server.root_url,
-                           settings=ModelSettings(price_per_mtok_in=3, price_per_mtok_out=15), sleep=sleeps)
+    model = opened(AnthropicModel("claude-test", api_key="k", base_url=server.root_url,
+                                  settings=ModelSettings(price_per_mtok_in=3, price_per_mtok_out=15), sleep=sleeps))
     done = model.complete([Message(role="system", content="sys"), *HELLO], tools=[ADD_TOOL])
     assert sleeps == [3.0]
     assert done.message.content == "On it."
