@@ -127,13 +127,21 @@ def test_a_hanging_call_is_killed_at_the_limit_and_the_next_call_works(pool: Wor
                 time.sleep(100)
             return [os.readlink("/proc/self/ns/pid")]
     """
-    before = value(call(pool, code, {"hang": False}, wall_seconds=1.0))
+    k = key(textwrap.dedent(code))
+    assert value(call(pool, code, {"hang": False}, wall_seconds=1.0))
+    first = pool._idle[k][0]  # noqa: SLF001 - the sandbox the hanging call will run in
+    runner = first.init_pid
+    assert runner is not None
     start = time.monotonic()
     report = call(pool, code, {"hang": True}, wall_seconds=1.0)
     assert report.timed_out and report.cases == () and time.monotonic() - start < 10
-    after = value(call(pool, code, {"hang": False}, wall_seconds=1.0))
-    assert after != before  # the sandbox that timed out was replaced
-    assert pool.sandboxes(key(textwrap.dedent(code))) == 1
+    assert first.broken
+    with pytest.raises(ProcessLookupError):  # the timed-out sandbox is gone, its pid 1 included
+        os.kill(runner, 0)
+    assert value(call(pool, code, {"hang": False}, wall_seconds=1.0))  # the next call works ...
+    assert pool._idle[k][0] is not first  # noqa: SLF001 - ... in a new sandbox
+    # (not compared: /proc/self/ns/pid, whose inode number the kernel may recycle for the replacement)
+    assert pool.sandboxes(k) == 1
 
 
 def test_a_cpu_spin_is_stopped_by_the_cpu_limit(pool: WorkerPool) -> None:
