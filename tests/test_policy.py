@@ -73,19 +73,6 @@ def test_permissions_without_the_human_rule_are_auto_approved_and_the_reason_say
     assert (d.route, d.rule) == ("auto", "pure-and-passing") and "api.example.org" in d.reason
 
 
-def test_the_first_versions_keyword_call_still_decides_without_rules() -> None:
-    d = decide(permissions=NET, verdicts=PASS, examples=2, settings=PolicySettings())
-    assert (d.route, d.rule) == ("human", "permissions-need-human")
-
-
-def test_the_keyword_call_refuses_when_rules_need_facts_it_does_not_have(tmp_path: Path) -> None:
-    settings = policy(tmp_path, rule('imports_any = ["ctypes"]'))
-    with pytest.raises(UsageError, match="no RiskFacts"):
-        decide(permissions=Permissions(), verdicts=PASS, examples=2, settings=settings)
-    with pytest.raises(UsageError, match="not both"):
-        decide(facts(), settings=settings, examples=2)
-
-
 def test_facts_are_built_from_the_candidate_its_spec_and_the_deployed_version() -> None:
     spec = ToolSpec(name="fetch", function="fetch", description="d", module_doc="m", params=(), args_schema={},
                     result_schema={}, signature="(url: str) -> str", imports=("urllib",))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Literal
 
-from toolfoundry.core import Candidate, Decision, Permissions, Route, ToolSpec, UsageError, Verdict
+from toolfoundry.core import Candidate, Decision, Permissions, Route, ToolSpec, Verdict
 
 if TYPE_CHECKING:
     from toolfoundry.config import PolicySettings
@@ -184,21 +184,8 @@ def _given(when: When) -> list[tuple[str, object]]:
     return [(f.name, getattr(when, f.name)) for f in fields(when) if getattr(when, f.name) is not None]
 
 
-def decide(facts: RiskFacts | None = None, *, settings: PolicySettings, permissions: Permissions | None = None,
-           verdicts: tuple[Verdict, ...] | None = None, examples: int | None = None) -> Decision:
-    """Route a candidate: ``auto``, ``reviewers``, ``human`` or ``deny``, naming the rule and the reason.
-
-    Call it as ``decide(facts, settings=...)``. The keyword form (``permissions``, ``verdicts``,
-    ``examples``) is the first version's call site, kept until workflow.py builds ``RiskFacts``; it knows
-    too little for configured rules, so with rules it refuses (fail closed) rather than skip them.
-    """
-    if facts is None:
-        if settings.rules:
-            raise UsageError("policy rules are configured, but the policy was given no RiskFacts to judge them")
-        facts = RiskFacts(name="", permissions=permissions or Permissions(), verdicts=verdicts or (),
-                          examples=examples or 0)
-    elif permissions is not None or verdicts is not None or examples is not None:
-        raise UsageError("decide() takes RiskFacts or the first version's keywords, not both")
+def decide(facts: RiskFacts, *, settings: PolicySettings) -> Decision:
+    """Route a candidate: ``auto``, ``reviewers``, ``human`` or ``deny``, naming the rule and the reason."""
     failed = [v.stage for v in facts.verdicts if not v.ok]
     if failed:
         return Decision(route="deny", rule="failed-validation", reason=f"failed stage(s): {', '.join(failed)}")
