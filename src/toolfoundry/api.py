@@ -37,6 +37,7 @@ from toolfoundry.core import (
     NotInitialised,
     Outcome,
     ReviewDecision,
+    RunReport,
     SandboxUnavailable,
     UsageError,
 )
@@ -361,7 +362,7 @@ class Foundry:
                            function=str(spec["function"]), args=args, permissions=tool.permissions,
                            limits=self.settings.call_limits)
         ms = (time.perf_counter() - start) * 1000
-        result = _call_result(report, spec, ms)
+        result = _call_result(report, spec)
         error = result.error
         refused = list(report.net_refusals)
         if error is not None and refused:  # the caller learns why the tool could not reach a host
@@ -401,7 +402,7 @@ class Foundry:
         return self.audit.events(request_id=request_id)
 
 
-def _call_result(report: Any, spec: dict[str, JSON], ms: float) -> CallResult:
+def _call_result(report: RunReport, spec: dict[str, JSON]) -> CallResult:
     """Turn the sandbox's report for one case into a CallResult; the result must match the declared schema."""
     if report.timed_out:
         return CallResult(ok=False, error={"type": "Timeout", "message": "the call exceeded its wall-clock limit"})
