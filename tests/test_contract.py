@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from toolfoundry.contract import NAME_RE, check_args, compare_versions, parse_tool, stage, validate
+from toolfoundry.contract import (
+    NAME_RE,
+    RESERVED_NAMES,
+    check_args,
+    compare_versions,
+    parse_tool,
+    stage,
+    validate,
+)
 from toolfoundry.core import Finding, ToolSpec
 
 HEADER = '"""A tool."""\nfrom __future__ import annotations\nimport typing\nimport typing as t\n' \
@@ -200,6 +208,13 @@ def test_invalid_requested_name_says_what_is_allowed() -> None:
     assert NAME_RE.match("a" * 63) and not NAME_RE.match("a" * 64) and not NAME_RE.match("1a")
 
 
+@pytest.mark.parametrize("reserved", sorted(RESERVED_NAMES))
+def test_meta_tool_names_are_reserved(reserved: str) -> None:
+    found = finding(tool("x: int"), "contract.reserved-name", name=reserved)
+    assert reserved in found.message and found.file == "tool.toml"
+    assert "contract.reserved-name" in codes(tool("x: int").replace("def run", f"def {reserved}"))
+
+
 @pytest.mark.parametrize("default", ["set()", "float('inf')", "b'x'", "[x for x in 'ab']", "1e999",
                                      '"not an int"', "True"])
 def test_defaults_that_are_not_json_literals_of_the_right_type_are_rejected(default: str) -> None:
@@ -303,3 +318,14 @@ def test_parse_tool_never_executes_the_code(tmp_path: Path) -> None:
     parse_tool(code)
     stage(code)
     assert not canary.exists()
+
+
+def test_validate_checks_string_lengths_and_number_ranges() -> None:
+    text = {"type": "string", "minLength": 1, "maxLength": 3}
+    assert validate(text, "") == ["$: must have at least 1 characters, got 0"]
+    assert validate(text, "abcd") == ["$: must have at most 3 characters, got 4"]
+    assert validate(text, "abc") == []
+    limit = {"type": "integer", "minimum": 1, "maximum": 20}
+    assert validate(limit, 0) == ["$: must be at least 1, got 0"]
+    assert validate(limit, 21) == ["$: must be at most 20, got 21"]
+    assert validate(limit, 20) == [] and validate(limit, True) == ["$: expected integer, got boolean true"]

@@ -18,7 +18,8 @@ from typing import Any
 from toolfoundry.core import UsageError
 
 _KNOWN = frozenset({"type", "enum", "const", "items", "prefixItems", "minItems", "maxItems", "properties",
-                    "required", "additionalProperties", "anyOf", "default", "description", "title"})
+                    "required", "additionalProperties", "anyOf", "default", "description", "title",
+                    "minLength", "maxLength", "minimum", "maximum"})
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -40,10 +41,30 @@ def validate(schema: dict[str, Any], value: object, path: str = "$") -> list[str
     if "enum" in schema and not any(json_equal(value, e) for e in schema["enum"]):
         choices = ", ".join(_show(e) for e in schema["enum"])
         return [f"{path}: expected one of {choices}, got {describe_value(value)}"]
+    if isinstance(value, str):
+        return _length(schema, value, path)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _range(schema, value, path)
     if isinstance(value, list | tuple):
         return _array(schema, list(value), path)
     if isinstance(value, dict):
         return _object(schema, value, path)
+    return []
+
+
+def _length(schema: dict[str, Any], value: str, path: str) -> list[str]:
+    if len(value) < schema.get("minLength", 0):
+        return [f"{path}: must have at least {schema['minLength']} characters, got {len(value)}"]
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        return [f"{path}: must have at most {schema['maxLength']} characters, got {len(value)}"]
+    return []
+
+
+def _range(schema: dict[str, Any], value: float, path: str) -> list[str]:
+    if "minimum" in schema and value < schema["minimum"]:
+        return [f"{path}: must be at least {schema['minimum']}, got {_show(value)}"]
+    if "maximum" in schema and value > schema["maximum"]:
+        return [f"{path}: must be at most {schema['maximum']}, got {_show(value)}"]
     return []
 
 

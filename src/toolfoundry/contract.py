@@ -29,9 +29,11 @@ from toolfoundry._annotations import Scope, Unsupported, parse_string, schema_of
 from toolfoundry._jsonschema import describe_value, validate
 from toolfoundry.core import Finding, Param, ToolSpec, Verdict, verdict
 
-__all__ = ["NAME_RE", "check_args", "compare_versions", "parse_tool", "stage", "validate"]
+__all__ = ["NAME_RE", "RESERVED_NAMES", "check_args", "compare_versions", "parse_tool", "stage", "validate"]
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+RESERVED_NAMES = frozenset({"request_capability", "propose_tool", "request_status", "search_tools"})
+"""Names of the meta-tools every agent is offered (MCP server, reference agent); no deployed tool may take one."""
 _NAME_RULE = "1 to 63 characters: lowercase letters, digits and underscores, starting with a letter"
 _FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -62,6 +64,12 @@ def parse_tool(code: str, *, name: str | None = None,
             code="contract.bad-name", file=file if name is None else "tool.toml",
             line=fn.lineno if name is None else None,
             message=f"the tool name {tool_name!r} is not allowed: use {_NAME_RULE}"))
+    elif tool_name in RESERVED_NAMES:
+        findings.append(Finding(
+            code="contract.reserved-name", file=file if name is None else "tool.toml",
+            line=fn.lineno if name is None else None,
+            message=f"{tool_name!r} is the name of a toolfoundry meta-tool that agents are always offered;"
+                    f" name the tool after what it does"))
     params, result, signature = _interface(fn, scope, file, findings)
     if result is None or any(f.severity == "error" for f in findings):
         return None, findings
