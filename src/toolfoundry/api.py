@@ -1,4 +1,4 @@
-"""``Foundry``: the Python facade over a foundry home. The CLI (and later the MCP server and UI) use it.
+"""``Foundry``: the Python facade over a foundry home. The CLI, the MCP server and the UI all use it.
 
 Owns the lifecycle of a home in this process: building the components from Settings, the home lock,
 launching DBOS (which resumes interrupted requests) and settling them, and the audit events of actions
@@ -7,26 +7,42 @@ that are not workflow steps (init, calls, rollbacks, settling). It does not sequ
 
 Durability across processes: only one process at a time runs workflows on a home (``<home>/.lock``);
 others wait for it. Read-only commands take the lock only when a request was interrupted, to finish it.
+A long-lived process (the MCP server, an agent) opens the home with ``hold_home=False``: it takes the
+lock and launches DBOS only while one of its requests is running, so the CLI and the review UI can
+work on the same home in between.
+
+Example::
+
+    from toolfoundry import Foundry
+
+    with Foundry("~/.toolfoundry") as foundry:
+        foundry.on_change(lambda change: print("new tools:", change.added))
+        outcome = foundry.extend("convert Celsius to Fahrenheit")
+        if outcome.status == "deployed":
+            print(foundry.call("celsius_to_fahrenheit", celsius=37).result)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
+import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from toolfoundry import __version__, contract, workflow
-from toolfoundry.assess import ToolIndex
+from toolfoundry import __version__, config, contract, workflow
+from toolfoundry.assess import Match, ToolIndex
 from toolfoundry.audit import AuditLog, Event, VerifyResult
+from toolfoundry.changes import ChangeWatcher, ToolChange
 from toolfoundry.config import CONFIG_NAME, DEFAULT_TOML, Settings
 from toolfoundry.core import (
     JSON,
@@ -73,14 +89,29 @@ class InitResult:
     """Why the sandbox cannot run here, if it cannot; proposals and calls will refuse until fixed."""
 
 
-# DBOS is a process-wide singleton: at most one home has it launched at a time.
-_launched: dict[str, Any] = {"home": None, "lock": None}
+# DBOS is a process-wide singleton: at most one home has it launched at a time. ``users`` counts the
+# requests running workflows in this process (any Foundry object); ``_lease`` guards all three.
+_launched: dict[str, Any] = {"home": None, "lock": None, "users": 0}
+_lease = threading.Condition()
 
 
 class Foundry:
-    """A foundry home, opened. Use as a context manager or call ``close()``."""
+    """A foundry home, opened. Use as a context manager or call ``close()``.
 
-    def __init__(self, settings: Settings) -> None:
+    ``home`` is a path (settings come from its ``toolfoundry.toml`` and the environment, as for the CLI),
+    resolved ``Settings``, or None for ``$TOOLFOUNDRY_HOME`` / ``./.toolfoundry``. ``user`` is who
+    requests and calls are recorded as (default ``$TOOLFOUNDRY_USER``, else the login name).
+    ``hold_home=False`` releases the home's workflow lock whenever no request of this object is running
+    (see the module docstring); calls, listings and ``on_change`` never need the lock.
+    """
+
+    def __init__(self, home: Settings | str | os.PathLike[str] | None = None, *, user: str | None = None,
+                 hold_home: bool = True) -> None:
+        if isinstance(home, Settings):
+            settings = home if user is None else dataclasses.replace(home, user=user)
+        else:
+            path = config.default_home() if home is None else Path(home).expanduser()
+            settings = config.load(path, user=user)
         if not is_initialised(settings.home):
             raise NotInitialised(f"{settings.home} is not a toolfoundry home; run `toolfoundry init`"
                                  f" (or pass --home / set TOOLFOUNDRY_HOME)")
@@ -99,6 +130,9 @@ class Foundry:
                                          audit=self.audit, registry=self.registry, ledger=self.ledger,
                                          index=self.index, models=self.model)
         self._progress: Callable[[str], None] = lambda message: None
+        self._hold = hold_home
+        self._watcher: ChangeWatcher | None = None
+        self._watcher_lock = threading.Lock()
 
     # ── lifecycle ──────────────────────────────────────────────────────────────────────────────
 
@@ -134,18 +168,17 @@ class Foundry:
 
     def close(self) -> None:
         """Stop the warm sandboxes and DBOS if this foundry launched it, release the home lock, close the databases."""
+        with self._watcher_lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.close()
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
-        if _launched["home"] == str(self.settings.home):
-            from dbos import DBOS
-            DBOS.destroy(destroy_registry=False)
-            workflow.install(None)
-            lock: IO[str] = _launched["lock"]
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            lock.close()
-            _launched.update(home=None, lock=None)
+        with _lease:
+            if _launched["users"] == 0:  # another Foundry object of this process may be mid-request
+                self._release()
         for model in self._models.values():
             close = getattr(model, "close", None)
             if callable(close):
@@ -155,6 +188,46 @@ class Foundry:
         self.ledger.close()
         self.registry.close()
         self.audit.close()
+
+    def _release(self) -> None:
+        """Shut DBOS down and unlock the home if it is launched for this home (``_lease`` held)."""
+        if _launched["home"] != str(self.settings.home):
+            return
+        from dbos import DBOS
+        DBOS.destroy(destroy_registry=False)
+        workflow.install(None)
+        lock: IO[str] = _launched["lock"]
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+        _launched.update(home=None, lock=None)
+
+    @contextmanager
+    def _working(self) -> Iterator[None]:
+        """Hold DBOS launched (and the home locked) while the body runs workflows.
+
+        With ``hold_home=False`` the last request to finish releases the home again, on a background
+        thread (DBOS takes about a second to shut down); a request arriving meanwhile waits for it.
+        """
+        with _lease:
+            _launched["users"] += 1
+            try:
+                self._launch()
+            except BaseException:
+                _launched["users"] -= 1
+                raise
+        try:
+            yield
+        finally:
+            with _lease:
+                _launched["users"] -= 1
+                last = _launched["users"] == 0
+            if last and not self._hold:
+                threading.Thread(target=self._release_if_idle, name="toolfoundry-release", daemon=True).start()
+
+    def _release_if_idle(self) -> None:
+        with _lease:
+            if _launched["users"] == 0:
+                self._release()
 
     def on_progress(self, callback: Callable[[str], None]) -> None:
         """Receive one-line messages about long waits (the lock, resuming interrupted requests)."""
@@ -223,8 +296,16 @@ class Foundry:
 
     def settle(self) -> None:
         """Finish any interrupted request (cheap when there is none); skip if another process is at work."""
-        if self.ledger.with_status("running"):
-            self._launch(wait=False)
+        if not self.ledger.with_status("running"):
+            return
+        with _lease:
+            _launched["users"] += 1
+            try:
+                self._launch(wait=False)
+            finally:
+                _launched["users"] -= 1
+        if not self._hold:
+            self._release_if_idle()
 
     # ── requests ───────────────────────────────────────────────────────────────────────────────
 
@@ -268,20 +349,42 @@ class Foundry:
                              reuse=reuse)
         return self._run(workflow.generate_tool, need, requester, on_event)
 
+    def extend(self, need: str | Candidate, *, examples: tuple[Example, ...] = (),
+               holdout: tuple[Example, ...] = (), model: str | None = None, requester: str | None = None,
+               on_event: Listener | None = None) -> Outcome:
+        """Get a capability into this home and tell everyone: the one call an agent makes when it lacks a tool.
+
+        ``need`` is a description (a model writes the tool, as ``request``; a deployed tool that already
+        fits is returned instead) or a ``Candidate`` the caller wrote (as ``propose``). When the outcome is
+        ``deployed``, every ``on_change`` callback has already run by the time this returns, and
+        ``call(outcome.tool.name, ...)`` works at once. A ``pending_review`` outcome deploys later, when a
+        reviewer approves (``toolfoundry review approve ID``); ``on_change`` reports it then.
+        """
+        if isinstance(need, Candidate):
+            if examples or holdout or model:
+                raise UsageError("examples, holdout and model go inside the Candidate when proposing code")
+            outcome = self.propose(need, requester=requester, on_event=on_event)
+        else:
+            outcome = self.request(need, examples=examples, holdout=holdout, model=model, requester=requester,
+                                   on_event=on_event)
+        self._changed()
+        return outcome
+
     def _run(self, fn: Any, payload: Any, requester: str | None, on_event: Listener | None) -> Outcome:
         """Start a request workflow under a new id and wait for its outcome, reporting events as they come."""
-        self._launch()
-        from dbos import DBOS, SetWorkflowID
-        rid = new_request_id()
-        if on_event is not None:
-            self._runtime.listeners.append(on_event)
-        try:
-            with SetWorkflowID(rid):
-                handle = DBOS.start_workflow(fn, rid, payload, requester or self.settings.user)
-            outcome: Outcome = handle.get_result()
-        finally:
+        with self._working():
+            from dbos import DBOS, SetWorkflowID
+            rid = new_request_id()
             if on_event is not None:
-                self._runtime.listeners.remove(on_event)
+                self._runtime.listeners.append(on_event)
+            try:
+                with SetWorkflowID(rid):
+                    handle = DBOS.start_workflow(fn, rid, payload, requester or self.settings.user)
+                outcome: Outcome = handle.get_result()
+            finally:
+                if on_event is not None:
+                    self._runtime.listeners.remove(on_event)
+        self._changed()
         return outcome
 
     def request_row(self, request_id: str) -> RequestRow:
@@ -311,22 +414,23 @@ class Foundry:
                              f" (use --as NAME to say who is reviewing)")
         if not approve and not reason.strip():
             raise UsageError("a rejection needs a reason (--reason TEXT)")
-        self._launch()
-        from dbos import DBOS, SetWorkflowID
-        proposal = DBOS.get_event(row.id, "proposal", timeout_seconds=0)
-        if not isinstance(proposal, workflow.Proposal):
-            raise UsageError(f"request {row.id} has no recorded proposal to review")
-        self.ledger.update(row.id, status="running")
-        if on_event is not None:
-            self._runtime.listeners.append(on_event)
-        try:
-            with SetWorkflowID(workflow.deliver_id(row.id)):
-                handle = DBOS.start_workflow(workflow.deliver, proposal,
-                                             ReviewDecision(approve=approve, reviewer=reviewer, reason=reason))
-            outcome: Outcome = handle.get_result()
-        finally:
+        with self._working():
+            from dbos import DBOS, SetWorkflowID
+            proposal = DBOS.get_event(row.id, "proposal", timeout_seconds=0)
+            if not isinstance(proposal, workflow.Proposal):
+                raise UsageError(f"request {row.id} has no recorded proposal to review")
+            self.ledger.update(row.id, status="running")
             if on_event is not None:
-                self._runtime.listeners.remove(on_event)
+                self._runtime.listeners.append(on_event)
+            try:
+                with SetWorkflowID(workflow.deliver_id(row.id)):
+                    handle = DBOS.start_workflow(workflow.deliver, proposal,
+                                                 ReviewDecision(approve=approve, reviewer=reviewer, reason=reason))
+                outcome: Outcome = handle.get_result()
+            finally:
+                if on_event is not None:
+                    self._runtime.listeners.remove(on_event)
+        self._changed()
         return outcome
 
     # ── deployed tools ─────────────────────────────────────────────────────────────────────────
@@ -335,8 +439,48 @@ class Foundry:
         """The active version of every deployed tool."""
         return self.registry.active()
 
-    def call(self, name: str, args: dict[str, JSON], *, caller: str | None = None) -> CallResult:
-        """Call a deployed tool in the sandbox: the reviewed bytes, hash-checked, never in this process."""
+    def search(self, query: str, *, limit: int = 5) -> list[Match]:
+        """Deployed tools that fit a free-text need, best first (SQLite FTS5, bm25); [] when none does."""
+        if not 1 <= limit <= 100:
+            raise UsageError("limit must be between 1 and 100")
+        self.index.rebuild(self.tools())
+        return self.index.search(query, limit=limit)
+
+    def on_change(self, callback: Callable[[ToolChange], None]) -> Callable[[], None]:
+        """Call ``callback(change)`` whenever a tool is deployed, updated or rolled back — by this object or
+        by any other process on the home (a CLI approval, another agent). Returns a function that stops it.
+
+        Changes made through this object are reported before the call that made them returns; changes
+        from elsewhere within about ``interval`` (0.25 s) on a background thread, so keep callbacks short
+        and thread-safe. A callback that raises is logged and does not stop the others.
+        """
+        return self._changes().subscribe(callback)
+
+    def _changes(self) -> ChangeWatcher:
+        with self._watcher_lock:
+            if self._watcher is None:
+                self._watcher = ChangeWatcher(self.settings.db)
+            return self._watcher
+
+    def _changed(self) -> None:
+        """Report a change this object may just have made to on_change callbacks, without waiting for a poll."""
+        with self._watcher_lock:
+            watcher = self._watcher
+        if watcher is not None:
+            watcher.check()
+
+    def call(self, name: str, args: Mapping[str, JSON] | None = None, /, *, caller: str | None = None,
+             **kwargs: JSON) -> CallResult:
+        """Call a deployed tool in the sandbox: the reviewed bytes, hash-checked, never in this process.
+
+        Arguments go as keywords (``call("add", a=1, b=2)``) or as one mapping (``call("add", {"a": 1})``),
+        which is also how to pass an argument named ``caller``. ``caller`` is who the audit log records.
+        A tool that raises, times out or returns the wrong type gives ``ok=False`` with ``error``; bad
+        arguments raise ``UsageError``.
+        """
+        if args is not None and kwargs:
+            raise UsageError("pass the arguments either as a mapping or as keywords, not both")
+        args = dict(args if args is not None else kwargs)
         self.sandbox.check()
         # the registry row says which version and which reviewed sha256; the code is read from git once
         # per (name, version) and its hash checked against the registry's record on every call
@@ -382,6 +526,7 @@ class Foundry:
         self.audit.append("rollback", request_id=new.request_id, actor=actor or self.settings.user,
                           data={"name": name, "from": old.ref.version, "to": new.ref.version,
                                 "sha256": new.ref.sha256, "commit": new.ref.commit})
+        self._changed()
         return new
 
     def record_agent_run(self, *, task: str, model: str, result_json: dict[str, JSON]) -> None:

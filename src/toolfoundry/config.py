@@ -228,9 +228,10 @@ DEFAULT_TOML = """\
 """
 
 
-def default_home(environ: Mapping[str, str]) -> Path:
-    """``$TOOLFOUNDRY_HOME`` if set, else ``./.toolfoundry``."""
-    return Path(environ.get("TOOLFOUNDRY_HOME") or ".toolfoundry")
+def default_home(environ: Mapping[str, str] | None = None) -> Path:
+    """``$TOOLFOUNDRY_HOME`` if set (in ``environ``, default the process environment), else ``./.toolfoundry``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("TOOLFOUNDRY_HOME") or ".toolfoundry")
 
 
 def _merge(cls: type[Any], base: Any, values: Mapping[str, Any], where: str) -> Any:
