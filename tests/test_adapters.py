@@ -6,6 +6,7 @@ updates each deploy a tool of their own name after building their adapter, so th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Iterator
@@ -199,7 +200,7 @@ def test_pydantic_ai_agent_sees_bad_arguments_and_a_failing_tool_and_carries_on(
         return ModelResponse(parts=[TextPart("could not take that root")])
 
     agent = Agent(FunctionModel(model), toolsets=[pydantic_ai_toolset(foundry)])
-    assert agent.run_sync("root of -4?").output == "could not take that root"
+    assert asyncio.run(agent.run("root of -4?")).output == "could not take that root"
     assert [(p.tool_name, p.outcome) for p in seen] == [("add", "retried"), ("root", "failed")]
     assert str(seen[0].content).endswith('$.a: expected integer, got string "two"')
     assert seen[1].content == "error: ValueError: cannot take the square root of negative -4"
@@ -305,6 +306,6 @@ def test_pydantic_ai_agent_calls_a_tool_deployed_during_its_run(foundry: Foundry
         return ModelResponse(parts=[TextPart(json.dumps(part.content))])
 
     agent = Agent(FunctionModel(model), toolsets=[pydantic_ai_toolset(foundry, caller="agent:pydantic")])
-    assert agent.run_sync("3 times 5").output == "15"
+    assert asyncio.run(agent.run("3 times 5")).output == "15"
     assert "quintuple" not in offered[0] and "quintuple" in offered[1]
     assert [e.actor for e in foundry.events() if e.kind == "call"][-1] == "agent:pydantic"
