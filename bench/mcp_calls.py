@@ -5,7 +5,7 @@ the same call through the SDK's client in-process, over stdio and over HTTP on l
 change latency: another process (`toolfoundry propose`) deploys a tool and we measure from the
 registry's commit (`deployed_at`) to the `notifications/tools/list_changed` arriving at a client.
 
-    python bench/mcp.py [--runs 200] [--deploys 8] [--write FILE]
+    python bench/mcp_calls.py [--runs 200] [--deploys 8] [--write FILE]
 """
 
 from __future__ import annotations
