@@ -24,3 +24,5 @@ test: lint
 
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/search.py
+	$(PY) bench/mcp_calls.py
