@@ -144,7 +144,7 @@ class FoundryServer:
     def _on_change(self, change: ToolChange) -> None:
         """Called on a foundry thread: hand the change to the event loop."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        if loop is not None and loop.is_running():  # not after the last client left and the loop stopped
             asyncio.run_coroutine_threadsafe(self.announce(change), loop)
 
     async def announce(self, change: ToolChange) -> None:
