@@ -202,8 +202,9 @@ class Foundry:
         _launched.update(home=None, lock=None)
 
     @contextmanager
-    def _working(self) -> Iterator[None]:
-        """Hold DBOS launched (and the home locked) while the body runs workflows.
+    def _working(self, *, wait: bool = True) -> Iterator[None]:
+        """Hold DBOS launched (and the home locked) while the body runs workflows; ``wait=False`` goes on
+        without them when another process has the home.
 
         With ``hold_home=False`` the last request to finish releases the home again, on a background
         thread (DBOS takes about a second to shut down); a request arriving meanwhile waits for it.
@@ -211,7 +212,7 @@ class Foundry:
         with _lease:
             _launched["users"] += 1
             try:
-                self._launch()
+                self._launch(wait=wait)
             except BaseException:
                 _launched["users"] -= 1
                 raise
@@ -296,16 +297,9 @@ class Foundry:
 
     def settle(self) -> None:
         """Finish any interrupted request (cheap when there is none); skip if another process is at work."""
-        if not self.ledger.with_status("running"):
-            return
-        with _lease:
-            _launched["users"] += 1
-            try:
-                self._launch(wait=False)
-            finally:
-                _launched["users"] -= 1
-        if not self._hold:
-            self._release_if_idle()
+        if self.ledger.with_status("running"):
+            with self._working(wait=False):  # launching resumes and settles them
+                pass
 
     # ── requests ───────────────────────────────────────────────────────────────────────────────
 
@@ -367,25 +361,30 @@ class Foundry:
         else:
             outcome = self.request(need, examples=examples, holdout=holdout, model=model, requester=requester,
                                    on_event=on_event)
-        self._changed()
-        return outcome
+        return outcome  # _run has reported any change to on_change callbacks already
 
     def _run(self, fn: Any, payload: Any, requester: str | None, on_event: Listener | None) -> Outcome:
         """Start a request workflow under a new id and wait for its outcome, reporting events as they come."""
         with self._working():
-            from dbos import DBOS, SetWorkflowID
             rid = new_request_id()
-            if on_event is not None:
-                self._runtime.listeners.append(on_event)
-            try:
-                with SetWorkflowID(rid):
-                    handle = DBOS.start_workflow(fn, rid, payload, requester or self.settings.user)
-                outcome: Outcome = handle.get_result()
-            finally:
-                if on_event is not None:
-                    self._runtime.listeners.remove(on_event)
+            outcome = self._workflow(rid, on_event, fn, rid, payload, requester or self.settings.user)
         self._changed()
         return outcome
+
+    def _workflow(self, wid: str, on_event: Listener | None, fn: Any, *args: Any) -> Outcome:
+        """Run the workflow ``fn(*args)`` under id ``wid`` and wait for it, reporting its events to ``on_event``.
+        Call inside ``_working()``."""
+        from dbos import DBOS, SetWorkflowID
+        if on_event is not None:
+            self._runtime.listeners.append(on_event)
+        try:
+            with SetWorkflowID(wid):
+                handle = DBOS.start_workflow(fn, *args)
+            outcome: Outcome = handle.get_result()
+            return outcome
+        finally:
+            if on_event is not None:
+                self._runtime.listeners.remove(on_event)
 
     def request_row(self, request_id: str) -> RequestRow:
         """A request by id or unique prefix; UsageError if none or ambiguous."""
@@ -415,21 +414,13 @@ class Foundry:
         if not approve and not reason.strip():
             raise UsageError("a rejection needs a reason (--reason TEXT)")
         with self._working():
-            from dbos import DBOS, SetWorkflowID
+            from dbos import DBOS
             proposal = DBOS.get_event(row.id, "proposal", timeout_seconds=0)
             if not isinstance(proposal, workflow.Proposal):
                 raise UsageError(f"request {row.id} has no recorded proposal to review")
             self.ledger.update(row.id, status="running")
-            if on_event is not None:
-                self._runtime.listeners.append(on_event)
-            try:
-                with SetWorkflowID(workflow.deliver_id(row.id)):
-                    handle = DBOS.start_workflow(workflow.deliver, proposal,
-                                                 ReviewDecision(approve=approve, reviewer=reviewer, reason=reason))
-                outcome: Outcome = handle.get_result()
-            finally:
-                if on_event is not None:
-                    self._runtime.listeners.remove(on_event)
+            outcome = self._workflow(workflow.deliver_id(row.id), on_event, workflow.deliver, proposal,
+                                     ReviewDecision(approve=approve, reviewer=reviewer, reason=reason))
         self._changed()
         return outcome
 

@@ -38,7 +38,7 @@ from toolfoundry import __version__, contract, oracle
 from toolfoundry.api import Foundry
 from toolfoundry.changes import ToolChange
 from toolfoundry.core import JSON, Candidate, InfraError, Outcome, UsageError
-from toolfoundry.registry import DeployedTool
+from toolfoundry.registry import DeployedTool, UnknownTool
 
 log = logging.getLogger(__name__)
 
@@ -189,13 +189,13 @@ class FoundryServer:
             if problems:
                 return _error(f"invalid arguments for {params.name}: {'; '.join(problems)}")
             return await self._meta(ctx, params.name, args)
-        tool = await anyio.to_thread.run_sync(self.foundry.registry.get, params.name)
-        if tool is None:
-            raise MCPError(types.INVALID_PARAMS, f"unknown tool {params.name!r}: it is not deployed here"
-                                                 f" (tools/list has the current tools; search_tools finds them)")
         try:
             result = await anyio.to_thread.run_sync(
                 partial(self.foundry.call, params.name, args, caller=_who(ctx)))
+        except UnknownTool:
+            message = (f"unknown tool {params.name!r}: it is not deployed here (tools/list has the current tools;"
+                       f" search_tools finds them)")
+            raise MCPError(types.INVALID_PARAMS, message) from None
         except (UsageError, InfraError) as exc:  # bad arguments, a missing sandbox, an integrity failure
             return _error(str(exc))
         if not result.ok:

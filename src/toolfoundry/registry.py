@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS active (
 """
 
 
+class UnknownTool(UsageError):
+    """No deployed tool has that name (or that version)."""
+
+
 class IntegrityError(InfraError):
     """The bytes at the merge commit are not the bytes that were reviewed. Refuse to load."""
 
@@ -163,7 +167,7 @@ class Registry:
         """Make an earlier version active (default: the one before the active one); return (old, new)."""
         current = self.get(name)
         if current is None:
-            raise UsageError(f"no deployed tool named {name!r}")
+            raise UnknownTool(f"no deployed tool named {name!r}")
         versions = [t.ref.version for t in self.versions(name)]
         if to is None:
             earlier = [v for v in versions if v < current.ref.version]
@@ -184,8 +188,8 @@ class Registry:
         """The reviewed bytes of a tool, read from its merge commit; refuses on any hash mismatch."""
         tool = self.get(name, version)
         if tool is None:
-            raise UsageError(f"no deployed tool named {name!r}" if version is None
-                             else f"{name} has no version {version}")
+            raise UnknownTool(f"no deployed tool named {name!r}" if version is None
+                              else f"{name} has no version {version}")
         assert tool.ref.commit is not None
         data = self._forge.read_file(tool.ref.commit, tool_path(name))
         digest = hashlib.sha256(data).hexdigest()
