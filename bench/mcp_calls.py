@@ -30,10 +30,10 @@ import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from toolfoundry import config
 from toolfoundry.api import Foundry
 from toolfoundry.core import Candidate, Example
-from toolfoundry.mcp_server import FoundryServer
+from toolfoundry.settings import load as load_settings
+from toolfoundry.surfaces.mcp.server import FoundryServer
 
 ADD = '"""Add."""\n\n\ndef add(a: int, b: int = 1) -> int:\n    """Sum of a and b."""\n    return a + b\n'
 PAUSE = 0.02  # seconds between calls, as in bench/run.py: an idle sandbox, not a hot loop
@@ -126,8 +126,8 @@ def main() -> None:
     rows: list[tuple[str, list[float], str]] = []
     with tempfile.TemporaryDirectory(prefix="tf-bench-mcp-") as tmp:
         home = Path(tmp) / "home"
-        Foundry.init(config.load(home, {}, user="bench"))
-        foundry = Foundry(config.load(home, {}, user="bench"), hold_home=False)
+        Foundry.init(load_settings(home, {}, user="bench"))
+        foundry = Foundry(load_settings(home, {}, user="bench"), hold_home=False)
         try:
             assert foundry.propose(Candidate(code=ADD, examples=(Example(args={"a": 1}, expect=2),))).status \
                 == "deployed"

@@ -28,10 +28,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from toolfoundry import checks, config, contract, oracle
 from toolfoundry.api import Foundry
 from toolfoundry.core import Candidate, Example, Permissions
 from toolfoundry.sandbox.pool import WorkerPool
+from toolfoundry.settings import load as load_settings
+from toolfoundry.stages import checks, contract, oracle
 
 TOOL = '''"""Text statistics, about fifty lines: a realistic small tool."""
 
@@ -120,7 +121,7 @@ def main() -> None:
     ns = parser.parse_args()
     rows: list[tuple[str, list[float], str]] = []
     with tempfile.TemporaryDirectory(prefix="tf-bench-") as tmp:
-        settings = config.load(Path(tmp) / "home", {}, user="bench")
+        settings = load_settings(Path(tmp) / "home", {}, user="bench")
         Foundry.init(settings)
         with Foundry(settings) as foundry:
             namespace: dict[str, object] = {}

@@ -18,9 +18,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from toolfoundry.assess import ToolIndex, assess
 from toolfoundry.core import Permissions, ToolRef
-from toolfoundry.registry import DeployedTool
+from toolfoundry.stages.assess import assess
+from toolfoundry.store.registry import DeployedTool
+from toolfoundry.store.search import ToolIndex
 
 VERBS = ["parse", "format", "convert", "validate", "extract", "count", "normalize", "compute", "detect",
          "split", "merge", "sort", "filter", "encode", "decode", "hash", "compress", "summarize", "fetch",

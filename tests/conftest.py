@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry import config
 from toolfoundry.api import Foundry
+from toolfoundry.settings import Settings
+from toolfoundry.settings import load as load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -39,8 +40,8 @@ def no_network_beyond_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
-def make_settings(home: Path, user: str = "tester", **env: str) -> config.Settings:
-    return config.load(home, {k: v for k, v in env.items()}, user=user)
+def make_settings(home: Path, user: str = "tester", **env: str) -> Settings:
+    return load_settings(home, {k: v for k, v in env.items()}, user=user)
 
 
 @pytest.fixture

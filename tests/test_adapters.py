@@ -25,8 +25,9 @@ from toolfoundry.adapters import (
     pydantic_ai_toolset,
 )
 from toolfoundry.api import Foundry
-from toolfoundry.core import Candidate, Example, UsageError
-from toolfoundry.registry import DeployedTool
+from toolfoundry.core import Candidate, Example
+from toolfoundry.errors import UsageError
+from toolfoundry.store.registry import DeployedTool
 from toolfoundry.testing import FakeOpenAIServer, Reply
 
 from conftest import ADD, make_settings

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry.agent import Agent
 from toolfoundry.api import Foundry
+from toolfoundry.surfaces.agent import Agent
 from toolfoundry.testing import FakeOpenAIServer, Reply
 
 from conftest import make_settings, run_cli

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from toolfoundry import Foundry
-from toolfoundry.changes import ToolChange
-from toolfoundry.core import Candidate, Example, UsageError
+from toolfoundry.core import Candidate, Example
+from toolfoundry.errors import UsageError
+from toolfoundry.store.changes import ToolChange
 
 from conftest import ADD, ADD_EXAMPLES, make_settings, run_cli, write
 

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry.assess import (
+from toolfoundry.core import Example, Permissions, ToolRef
+from toolfoundry.errors import UsageError
+from toolfoundry.stages.assess import assess
+from toolfoundry.store.registry import DeployedTool
+from toolfoundry.store.search import ToolIndex, content_words
+from toolfoundry.surfaces.metatools import (
     REQUEST_CAPABILITY_TOOL,
     CapabilityRequest,
-    ToolIndex,
-    assess,
-    content_words,
     parse_need_integration,
     parse_request_capability,
 )
-from toolfoundry.core import Example, Permissions, ToolRef, UsageError
-from toolfoundry.registry import DeployedTool
 
 
 def spec(name: str, description: str, params: dict[str, str], result: str = "string") -> dict[str, object]:
@@ -313,15 +313,15 @@ def test_valid_request_capability_arguments_are_parsed() -> None:
     ('{"description": "   "}', "description must be a non-empty string"),
     ('{"description": 42}', "description must be a non-empty string"),
     ('{"description": "x", "exmples": []}', "unknown field(s) 'exmples'"),
-    ('{"description": "x", "examples": {"args": {}}}', "examples must be a list"),
-    ('{"description": "x", "examples": [3]}', "examples[0] must be an object"),
-    ('{"description": "x", "examples": [{"expect": 1}]}', "examples[0].args must be an object"),
-    ('{"description": "x", "examples": [{"args": [1], "expect": 1}]}', "examples[0].args must be an object"),
-    ('{"description": "x", "examples": [{"args": {}}]}', "examples[0] needs exactly one of"),
+    ('{"description": "x", "examples": {"args": {}}}', "examples: must be a JSON list of examples"),
+    ('{"description": "x", "examples": [3]}', "examples: example 1: must be an object"),
+    ('{"description": "x", "examples": [{"expect": 1}]}', 'examples: example 1: needs "args", an object'),
+    ('{"description": "x", "examples": [{"args": [1], "expect": 1}]}', 'examples: example 1: needs "args", an object'),
+    ('{"description": "x", "examples": [{"args": {}}]}', "examples: example 1: needs exactly one of"),
     ('{"description": "x", "examples": [{"args": {}, "expect": 1, "raises": "E"}]}', "exactly one of"),
-    ('{"description": "x", "examples": [{"args": {}, "raises": ""}]}', "examples[0].raises must be"),
+    ('{"description": "x", "examples": [{"args": {}, "raises": ""}]}', "examples: example 1: \"raises\" must be an exception class name"),
     ('{"description": "x", "examples": [{"args": {}, "expect": 1}, {"args": {}, "output": 1}]}',
-     "examples[1] has unknown field(s) 'output'"),
+     "examples: example 2: unknown key(s) 'output'"),
 ])
 def test_malformed_request_capability_arguments_are_usage_errors(arguments: str, message: str) -> None:
     with pytest.raises(UsageError) as err:

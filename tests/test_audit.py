@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry.audit import AuditLog
-from toolfoundry.core import InfraError
+from toolfoundry.errors import InfraError
+from toolfoundry.store.audit import AuditLog
 
 
 @pytest.fixture
@@ -181,7 +181,7 @@ def test_concurrent_appends_from_threads_make_a_valid_chain(log: AuditLog) -> No
 APPENDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from toolfoundry.audit import AuditLog
+    from toolfoundry.store.audit import AuditLog
     db, head, go, name, count, keyed = sys.argv[1:]
     log = AuditLog(Path(db), Path(head))
     while not Path(go).exists():

@@ -29,7 +29,7 @@ if not CHROMIUM.exists():
 import uvicorn  # noqa: E402
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
-from toolfoundry.web.app import create_app  # noqa: E402
+from toolfoundry.surfaces.web.app import create_app  # noqa: E402
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""Tests for toolfoundry.checks: static checks on a candidate's text, with the real ruff, bandit and mypy."""
+"""Tests for toolfoundry.stages.checks: static checks on a candidate's text, with the real ruff, bandit and mypy."""
 
 from __future__ import annotations
 
@@ -8,12 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry import contract
-from toolfoundry.checks import NET_IMPORTS, SAFE_IMPORTS, description_findings, import_problem, run_checks
 from toolfoundry.core import Finding, Permissions
+from toolfoundry.stages import contract
+from toolfoundry.stages.checks import (
+    NET_IMPORTS,
+    SAFE_IMPORTS,
+    description_findings,
+    import_problem,
+    run_checks,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DEMO = Path(__file__).resolve().parent.parent / "src" / "toolfoundry" / "demo" / "demo.json"
+DEMO = Path(__file__).resolve().parent.parent / "src" / "toolfoundry" / "surfaces" / "demo" / "demo.json"
 
 NO_PERMISSIONS = Permissions()
 NET = Permissions(net_hosts=("example.org",))
@@ -391,7 +397,7 @@ def test_the_demo_tool_passes_the_checks() -> None:
 
 
 def test_the_same_wrong_code_checked_twice_gets_the_same_mypy_finding() -> None:
-    from toolfoundry._checks_tools import mypy as run_mypy
+    from toolfoundry.stages.checks.analysers import mypy as run_mypy
 
     code = '"""m."""\n\n\ndef f(x: int) -> str:\n    """d."""\n    return x\n'
     first, second = run_mypy(code), run_mypy(code)

@@ -7,29 +7,29 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry import config
-from toolfoundry.core import UsageError
+from toolfoundry import settings as settings_mod
+from toolfoundry.errors import UsageError
 
 from conftest import write
 
 
 def test_the_default_toml_parses_and_every_commented_default_matches_the_code(tmp_path: Path) -> None:
     uncommented = "\n".join(line[2:] if line.startswith("# ") and " = " in line else line
-                            for line in config.DEFAULT_TOML.splitlines())
+                            for line in settings_mod.DEFAULT_TOML.splitlines())
     write(tmp_path / "toolfoundry.toml", uncommented)
     tomllib.loads(uncommented)
-    assert config.load(tmp_path, {}, user="u") == config.Settings(home=tmp_path.absolute(), user="u")
+    assert settings_mod.load(tmp_path, {}, user="u") == settings_mod.Settings(home=tmp_path.absolute(), user="u")
 
 
 def test_file_then_environment_precedence(tmp_path: Path) -> None:
     write(tmp_path / "toolfoundry.toml", '[sandbox]\npython = "/opt/py"\n[limits.test]\nwall_seconds = 3\n'
                                          '[policy]\nauto_approve_pure = false\n')
-    s = config.load(tmp_path, {}, user="u")
+    s = settings_mod.load(tmp_path, {}, user="u")
     assert s.sandbox.python == "/opt/py" and s.test_limits.wall_seconds == 3.0 and not s.policy.auto_approve_pure
-    s = config.load(tmp_path, {"TOOLFOUNDRY_SANDBOX_PYTHON": "/usr/bin/python3", "TOOLFOUNDRY_USER": "eve"})
+    s = settings_mod.load(tmp_path, {"TOOLFOUNDRY_SANDBOX_PYTHON": "/usr/bin/python3", "TOOLFOUNDRY_USER": "eve"})
     assert s.sandbox.python == "/usr/bin/python3" and s.user == "eve"
-    assert config.default_home({"TOOLFOUNDRY_HOME": "/x"}) == Path("/x")
-    assert config.default_home({}) == Path(".toolfoundry")
+    assert settings_mod.default_home({"TOOLFOUNDRY_HOME": "/x"}) == Path("/x")
+    assert settings_mod.default_home({}) == Path(".toolfoundry")
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -42,5 +42,5 @@ def test_file_then_environment_precedence(tmp_path: Path) -> None:
 def test_an_invalid_config_fails_with_the_file_and_reason(tmp_path: Path, text: str, message: str) -> None:
     write(tmp_path / "toolfoundry.toml", text)
     with pytest.raises(UsageError, match=message) as info:
-        config.load(tmp_path, {}, user="u")
+        settings_mod.load(tmp_path, {}, user="u")
     assert "toolfoundry.toml" in str(info.value)

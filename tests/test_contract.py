@@ -1,4 +1,4 @@
-"""Tests for toolfoundry.contract: reading a tool's interface from its source."""
+"""Tests for toolfoundry.stages.contract: reading a tool's interface from its source."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from toolfoundry.contract import (
+from toolfoundry.core import Finding, ToolSpec
+from toolfoundry.stages.contract import (
     NAME_RE,
     RESERVED_NAMES,
     check_args,
@@ -17,7 +18,6 @@ from toolfoundry.contract import (
     stage,
     validate,
 )
-from toolfoundry.core import Finding, ToolSpec
 
 HEADER = '"""A tool."""\nfrom __future__ import annotations\nimport typing\nimport typing as t\n' \
          "from typing import Any, Dict, List, Literal, Optional, Tuple, TypedDict, Union\n" \

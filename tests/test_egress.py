@@ -18,12 +18,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from toolfoundry import oracle
 from toolfoundry.api import Foundry
-from toolfoundry.config import PoolSettings, SandboxSettings
-from toolfoundry.core import Candidate, CaseResult, Example, Limits, Permissions
+from toolfoundry.core import Candidate, Example, Permissions
 from toolfoundry.sandbox import BwrapSandbox, landlock
 from toolfoundry.sandbox.pool import WorkerPool
+from toolfoundry.sandbox.settings import PoolSettings, SandboxSettings
+from toolfoundry.sandbox.types import CaseResult, Limits
+from toolfoundry.stages import oracle
 
 from loopback import Origin, serving
 

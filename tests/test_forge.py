@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry.core import ForgeError, UsageError
+from toolfoundry.errors import ForgeError, UsageError
 from toolfoundry.forge import LocalForge
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from toolfoundry.api import Foundry
-from toolfoundry.core import Example, Finding, UsageError
-from toolfoundry.generate import format_findings, parse_code, parse_spec
+from toolfoundry.core import Example, Finding
+from toolfoundry.errors import UsageError
+from toolfoundry.stages.generate import format_findings, parse_code, parse_spec
 from toolfoundry.testing import FakeOpenAIServer, Reply
 
 from conftest import make_settings

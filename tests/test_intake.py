@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry.core import UsageError
-from toolfoundry.intake import load_candidate
+from toolfoundry.errors import UsageError
+from toolfoundry.toolfile import load_candidate
 
 from conftest import ADD, ADD_EXAMPLES, EXAMPLES, write
 

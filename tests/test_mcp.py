@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 
 from toolfoundry.api import Foundry
 from toolfoundry.core import Candidate, Example
-from toolfoundry.mcp_server import META_TOOLS, FoundryServer
+from toolfoundry.surfaces.mcp.server import META_TOOLS, FoundryServer
 
 from conftest import ADD, ADD_EXAMPLES, make_settings, run_cli, write
 

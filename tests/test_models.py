@@ -13,17 +13,12 @@ from typing import TypeVar
 
 import pytest
 
-from toolfoundry.core import Message, ModelError, ToolCall, UsageError
-from toolfoundry.models import (
-    AnthropicModel,
-    ModelSettings,
-    OpenAIModel,
-    ScriptedModel,
-    backoff_delay,
-    load_model,
-    parse_retry_after,
-    to_anthropic,
-)
+from toolfoundry.errors import ModelError, UsageError
+from toolfoundry.models import ModelSettings, backoff_delay, load_model, parse_retry_after
+from toolfoundry.models.anthropic import AnthropicModel, to_anthropic
+from toolfoundry.models.openai import OpenAIModel
+from toolfoundry.models.scripted import ScriptedModel
+from toolfoundry.models.types import Message, ToolCall
 from toolfoundry.testing import FakeOpenAIServer, Reply
 
 HELLO = [Message(role="user", content="hello")]

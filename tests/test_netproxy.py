@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry.core import UsageError
+from toolfoundry.errors import UsageError
 from toolfoundry.sandbox import netfwd
 from toolfoundry.sandbox.netproxy import EgressProxy, Refusal, Rules
 

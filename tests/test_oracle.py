@@ -7,10 +7,13 @@ import random
 
 import pytest
 
-from toolfoundry.config import SandboxSettings
-from toolfoundry.core import Example, Limits, Permissions, UsageError, Verdict
-from toolfoundry.oracle import evaluate, json_equal, load_examples
+from toolfoundry.core import Example, Permissions, Verdict
+from toolfoundry.errors import UsageError
+from toolfoundry.examples import json_equal, load_examples
 from toolfoundry.sandbox import BwrapSandbox
+from toolfoundry.sandbox.settings import SandboxSettings
+from toolfoundry.sandbox.types import Limits
+from toolfoundry.stages.oracle import evaluate
 
 WORD_COUNT = '''"""Count words."""
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry import config
-from toolfoundry.config import PolicySettings
-from toolfoundry.core import Candidate, Example, Finding, Permissions, ToolSpec, UsageError, verdict
-from toolfoundry.policy import CONDITIONS, RiskFacts, When, decide
+from toolfoundry import settings as settings_mod
+from toolfoundry.core import Candidate, Example, Finding, Permissions, ToolSpec, verdict
+from toolfoundry.errors import UsageError
+from toolfoundry.stages.policy import CONDITIONS, RiskFacts, When, decide
+from toolfoundry.stages.policy.settings import PolicySettings
 
 from conftest import write
 
@@ -28,7 +29,7 @@ def facts(**changes: object) -> RiskFacts:
 
 def policy(tmp_path: Path, text: str) -> PolicySettings:
     write(tmp_path / "toolfoundry.toml", text)
-    return config.load(tmp_path, {}, user="u").policy
+    return settings_mod.load(tmp_path, {}, user="u").policy
 
 
 def rule(when: str, route: str = "deny", name: str = "r", extra: str = "") -> str:
@@ -219,7 +220,7 @@ def test_an_invalid_policy_fails_at_load_naming_the_line_and_the_reason(tmp_path
                                                                        message: str) -> None:
     write(tmp_path / "toolfoundry.toml", text)
     with pytest.raises(UsageError) as info:
-        config.load(tmp_path, {}, user="u")
+        settings_mod.load(tmp_path, {}, user="u")
     text_of = str(info.value)
     assert re.search(rf"toolfoundry\.toml line {line}: ", text_of), text_of
     assert message in text_of

@@ -12,10 +12,12 @@ from collections.abc import Iterator
 import pytest
 
 from toolfoundry.api import Foundry
-from toolfoundry.config import PoolSettings, SandboxSettings
-from toolfoundry.core import Candidate, CaseResult, Example, Limits, Permissions, RunReport, UsageError
+from toolfoundry.core import Candidate, Example, Permissions
+from toolfoundry.errors import UsageError
 from toolfoundry.sandbox import BwrapSandbox
 from toolfoundry.sandbox.pool import Key, WorkerPool
+from toolfoundry.sandbox.settings import PoolSettings, SandboxSettings
+from toolfoundry.sandbox.types import CaseResult, Limits, RunReport
 
 from conftest import ADD
 

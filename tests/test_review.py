@@ -10,19 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from toolfoundry.core import (
-    JSON,
-    Candidate,
-    Completion,
-    Finding,
-    Message,
-    Permissions,
-    ToolSpec,
-    UsageError,
-    verdict,
-)
-from toolfoundry.models import ModelSettings, OpenAIModel, ScriptedModel
-from toolfoundry.review import (
+from toolfoundry.core import JSON, Candidate, Finding, Permissions, ToolSpec, verdict
+from toolfoundry.errors import UsageError
+from toolfoundry.models import ModelSettings
+from toolfoundry.models.openai import OpenAIModel
+from toolfoundry.models.scripted import ScriptedModel
+from toolfoundry.models.types import Completion, Message
+from toolfoundry.stages.review import (
     ReviewerAgent,
     ReviewSubject,
     parse_answer,

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry.config import SandboxSettings
-from toolfoundry.core import CaseResult, Limits, Permissions, RunReport, SandboxUnavailable
+from toolfoundry.core import Permissions
+from toolfoundry.errors import SandboxUnavailable
 from toolfoundry.sandbox import BwrapSandbox
+from toolfoundry.sandbox.settings import SandboxSettings
+from toolfoundry.sandbox.types import CaseResult, Limits, RunReport
 
 ROOT = os.geteuid() == 0
 PYENV_PYTHON = "/root/.pyenv/versions/3.11.7/bin/python3"

@@ -14,9 +14,10 @@ import textwrap
 
 import pytest
 
-from toolfoundry.config import SandboxSettings
-from toolfoundry.core import CaseResult, Limits, Permissions, RunReport
+from toolfoundry.core import Permissions
 from toolfoundry.sandbox import BwrapSandbox, landlock, seccomp
+from toolfoundry.sandbox.settings import SandboxSettings
+from toolfoundry.sandbox.types import CaseResult, Limits, RunReport
 
 ROOT = os.geteuid() == 0
 

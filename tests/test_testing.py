@@ -10,8 +10,9 @@ import urllib.request
 
 import pytest
 
-from toolfoundry.core import Message
-from toolfoundry.models import ModelSettings, OpenAIModel
+from toolfoundry.models import ModelSettings
+from toolfoundry.models.openai import OpenAIModel
+from toolfoundry.models.types import Message
 from toolfoundry.testing import FakeOpenAIServer, Reply
 
 

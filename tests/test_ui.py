@@ -10,8 +10,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from toolfoundry.api import Foundry
-from toolfoundry.intake import load_candidate
-from toolfoundry.web.app import create_app
+from toolfoundry.surfaces.web.app import create_app
+from toolfoundry.toolfile import load_candidate
 
 from conftest import EXAMPLES, make_settings
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from toolfoundry.api import Foundry
-from toolfoundry.core import Candidate, Example, Permissions, UsageError
-from toolfoundry.intake import load_candidate
-from toolfoundry.registry import IntegrityError
+from toolfoundry.core import Candidate, Example, Permissions
+from toolfoundry.errors import TamperedTool, UsageError
+from toolfoundry.toolfile import load_candidate
 
 from conftest import ADD, EXAMPLES, make_settings
 
@@ -166,7 +166,7 @@ def test_a_tool_whose_bytes_differ_from_the_reviewed_ones_refuses_to_load(foundr
                                  files={"tools/add/tool.py": ADD.replace("a + b", "a + b + 1000").encode()})
     with sqlite3.connect(home / "foundry.db") as db:
         db.execute("UPDATE tools SET commit_sha = ? WHERE name = 'add'", (evil,))
-    with pytest.raises(IntegrityError, match="refusing to load add"):
+    with pytest.raises(TamperedTool, match="refusing to load add"):
         foundry.call("add", {"a": 1})
     assert foundry.audit.events(kinds=["call"]) == []
 
@@ -204,7 +204,7 @@ def liar(x: int) -> int:
 
 def test_no_sandbox_means_nothing_is_proposed(home: Path) -> None:
     with Foundry(make_settings(home, TOOLFOUNDRY_BWRAP="/nonexistent/bwrap")) as foundry:
-        from toolfoundry.core import SandboxUnavailable
+        from toolfoundry.errors import SandboxUnavailable
         with pytest.raises(SandboxUnavailable, match="bubblewrap"):
             foundry.propose(add_candidate())
         assert foundry.ledger.with_status("running", "deployed", "rejected", "pending_review", "failed") == []

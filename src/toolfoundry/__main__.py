@@ -1,5 +1,5 @@
 """``python -m toolfoundry`` runs the command line."""
 
-from toolfoundry.cli import main
+from toolfoundry.surfaces.cli import main
 
 main()

@@ -39,30 +39,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from toolfoundry import __version__, config, contract, workflow
-from toolfoundry.assess import Match, ToolIndex
-from toolfoundry.audit import AuditLog, Event, VerifyResult
-from toolfoundry.changes import ChangeWatcher, ToolChange
-from toolfoundry.config import CONFIG_NAME, DEFAULT_TOML, Settings
-from toolfoundry.core import (
-    JSON,
-    CallResult,
-    Candidate,
-    Example,
-    Model,
-    NotInitialised,
-    Outcome,
-    ReviewDecision,
-    RunReport,
-    SandboxUnavailable,
-    UsageError,
-)
+from toolfoundry import __version__
+from toolfoundry import settings as config
+from toolfoundry.core import JSON, CallResult, Candidate, Example, Outcome, ReviewDecision
+from toolfoundry.errors import NotInitialised, SandboxUnavailable, UsageError
 from toolfoundry.forge import LocalForge
-from toolfoundry.ledger import Ledger, RequestRow
 from toolfoundry.models import ModelSettings, load_model
-from toolfoundry.registry import DeployedTool, Registry
+from toolfoundry.models.types import Model
+from toolfoundry.pipeline import workflow
 from toolfoundry.sandbox import BwrapSandbox
 from toolfoundry.sandbox.pool import WorkerPool
+from toolfoundry.sandbox.types import RunReport
+from toolfoundry.settings import CONFIG_NAME, DEFAULT_TOML, Settings
+from toolfoundry.stages import contract
+from toolfoundry.store.audit import AuditLog, Event, VerifyResult
+from toolfoundry.store.changes import ChangeWatcher, ToolChange
+from toolfoundry.store.ledger import Ledger, RequestRow
+from toolfoundry.store.registry import DeployedTool, Registry
+from toolfoundry.store.search import Match, ToolIndex
 
 Listener = workflow.Listener
 

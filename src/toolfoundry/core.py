@@ -1,18 +1,11 @@
-"""The vocabulary of toolfoundry: the data that flows through the pipeline, the few seams, the errors.
+"""The vocabulary of toolfoundry: the data that flows through the pipeline, and the seams between parts.
 
-This module owns the words, nothing else: frozen dataclasses for what flows (tool specs, candidates,
-examples, findings, verdicts, decisions, reviews, outcomes), ``Protocol``s for the seams that have more
-than one implementation, and the exception tree. It does no I/O.
-
-Exception tree::
-
-    ToolfoundryError            base of everything we raise on purpose
-    ├── UsageError              the caller did something wrong (bad flag, bad file, uninitialised home) → exit 2
-    │   └── NotInitialised      the home has not been created with `toolfoundry init`
-    └── InfraError              something we depend on is broken or missing → exit 2
-        ├── SandboxUnavailable  no bwrap, unusable interpreter, a layer that cannot be applied (fail closed)
-        ├── ForgeError          git failed
-        └── ModelError          a model backend failed after its retries, or is misconfigured
+This module owns the words, nothing else: frozen dataclasses for what flows (tool specs and
+interfaces, candidates, needs, examples, findings, verdicts, decisions, proposals, reviews,
+outcomes, call results), the ``Literal``s that name sources, statuses, routes and roles, and the
+``Forge`` protocol. It does no I/O. The sandbox's words (limits, run reports, the ``Sandbox`` seam)
+live in ``sandbox/types.py`` and the models' (messages, usage, the ``Model`` seam) in
+``models/types.py``; the exceptions in ``errors.py`` (re-exported here, where they were first).
 
 Expected failures (a tool that fails its tests, a call that raises) are *values* (``Verdict``,
 ``CallResult``), never exceptions.
@@ -23,39 +16,49 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from toolfoundry.errors import (
+    Conflict,
+    DatabaseError,
+    ForgeError,
+    InfraError,
+    ModelError,
+    NotInitialised,
+    SandboxUnavailable,
+    TamperedTool,
+    ToolfoundryError,
+    UnknownTool,
+    UsageError,
+)
+
+__all__ = [  # the errors are re-exported from errors.py, so `from toolfoundry.core import UsageError` keeps working
+    "JSON", "META_TOOL_NAMES", "ROLES", "ROUTES", "SOURCES", "TERMINAL", "CallResult", "Candidate", "Conflict",
+    "DatabaseError", "Decision", "Example", "Finding", "Forge", "ForgeError", "InfraError", "Interface",
+    "ModelError", "Need", "NotInitialised", "Outcome", "Param", "Permissions", "Proposal", "ReviewDecision",
+    "Route", "SandboxUnavailable", "Severity", "Source", "Status", "TamperedTool", "ToolRef", "ToolSpec",
+    "ToolfoundryError", "UnknownTool", "UsageError", "Verdict", "verdict"]
+
 JSON = Any
 """Any JSON value: None, bool, int, float, str, list of JSON, dict of str to JSON."""
 
 Severity = Literal["error", "warning", "info"]
+"""``error`` fails its stage; ``warning`` and ``info`` are shown (to reviewers, to the model) and do not."""
 Status = Literal["running", "deployed", "rejected", "pending_review", "failed"]
+"""Where a request is. ``running`` and ``pending_review`` are the only non-terminal ones."""
 Route = Literal["auto", "reviewers", "human", "deny"]
-
-
-# ── errors ──────────────────────────────────────────────────────────────────────────────────────
-
-
-class ToolfoundryError(Exception):
-    """Base of every exception toolfoundry raises on purpose."""
-
-
-class UsageError(ToolfoundryError):
-    """The caller asked for something invalid: a bad flag, a malformed file, an unknown tool. Exit 2."""
-
-
-class NotInitialised(UsageError):
-    """The foundry home does not exist yet; run ``toolfoundry init``."""
-
-
-class InfraError(ToolfoundryError):
-    """A dependency is missing or broken (bwrap, git, the database). Exit 2."""
-
-
-class SandboxUnavailable(InfraError):
-    """The sandbox cannot be started with every layer applied. We refuse rather than run weaker."""
-
-
-class ForgeError(InfraError):
-    """A git operation on the tool repository failed."""
+"""Where the policy sends a candidate that reached review."""
+Source = Literal["propose", "request", "mcp"]
+"""Where a candidate came from: ``propose`` (a person or a program, CLI or API), ``request`` (a model
+wrote it for a described need), ``mcp`` (an agent proposed its own code through the MCP server)."""
+SOURCES: tuple[Source, ...] = ("propose", "request", "mcp")
+"""Every value of ``Source``, in that order (policy rules may match any of them)."""
+ROUTES: tuple[Route, ...] = ("auto", "reviewers", "human", "deny")
+"""Every route a policy rule may name."""
+ROLES: tuple[str, ...] = ("security", "correctness", "interface")
+"""The reviewer-agent roles; ``prompts/review_<role>.md`` holds each one's instructions."""
+META_TOOL_NAMES = frozenset({"request_capability", "propose_tool", "request_status", "search_tools"})
+"""The meta-tools every agent is offered (MCP server, reference agent); no deployed tool may take a name of one."""
+TERMINAL: frozenset[Status] = frozenset({"deployed", "rejected", "failed"})
+"""Statuses a request never leaves."""
 
 
 # ── findings and verdicts ───────────────────────────────────────────────────────────────────────
@@ -91,6 +94,13 @@ class Finding:
                 out[key] = value
         return out
 
+    @classmethod
+    def from_json(cls, data: dict[str, JSON]) -> Finding:
+        """The finding ``to_json`` wrote (as stored in the ledger and the audit log)."""
+        return cls(code=str(data["code"]), message=str(data["message"]), severity=data.get("severity", "error"),
+                   file=data.get("file"), line=data.get("line"), input=data.get("input"),
+                   expected=data.get("expected"), actual=data.get("actual"))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Verdict:
@@ -116,6 +126,13 @@ class Verdict:
             "findings": [f.to_json() for f in self.findings],
             **({"details": self.details} if self.details else {}),
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, JSON]) -> Verdict:
+        """The verdict ``to_json`` wrote."""
+        return cls(stage=str(data["stage"]), ok=bool(data["ok"]), ms=float(data.get("ms") or 0.0),
+                   findings=tuple(Finding.from_json(f) for f in data.get("findings") or ()),
+                   details=dict(data.get("details") or {}))
 
 
 def verdict(stage: str, findings: list[Finding] | tuple[Finding, ...], ms: float = 0.0,
@@ -145,6 +162,11 @@ class Permissions:
     def to_json(self) -> dict[str, JSON]:
         """The permissions as written into ``tool.toml`` and JSON outputs."""
         return {"net_hosts": list(self.net_hosts), "env_vars": list(self.env_vars)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, JSON]) -> Permissions:
+        """The permissions ``to_json`` wrote."""
+        return cls(net_hosts=tuple(data.get("net_hosts") or ()), env_vars=tuple(data.get("env_vars") or ()))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,16 +206,50 @@ class ToolSpec:
     imports: tuple[str, ...] = ()
     """Top-level module names imported anywhere in the source (``os.path`` → ``os``)."""
 
+    @property
+    def interface(self) -> Interface:
+        """How the tool is called, as the registry records it at deploy."""
+        return Interface(name=self.name, function=self.function, description=self.description,
+                         signature=self.signature, args_schema=self.args_schema, result_schema=self.result_schema)
+
     def to_json(self) -> dict[str, JSON]:
-        """The spec as JSON (for the registry, `tools --json` and MCP)."""
-        return {
-            "name": self.name, "function": self.function, "description": self.description,
-            "signature": self.signature, "args_schema": self.args_schema,
-            "result_schema": self.result_schema,
-        }
+        """The spec as JSON (its interface: for the registry, `tools --json` and MCP)."""
+        return self.interface.to_json()
 
 
-_MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "<missing>"})()
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interface:
+    """How a deployed tool is called: what the registry records at deploy and every surface offers."""
+
+    name: str
+    """The tool's name."""
+    function: str
+    """The public function the sandbox calls."""
+    description: str
+    """The function's docstring: what agents are shown."""
+    signature: str
+    """Canonical signature text, e.g. ``(text: str, width: int = 80) -> str``."""
+    args_schema: dict[str, JSON]
+    """JSON Schema (type object) the arguments of a call are validated against."""
+    result_schema: dict[str, JSON]
+    """JSON Schema a call's result is checked against."""
+
+    @property
+    def summary(self) -> str:
+        """The first line of the description ("" when there is none)."""
+        return self.description.splitlines()[0] if self.description else ""
+
+    def to_json(self) -> dict[str, JSON]:
+        """As stored in the registry (``spec``) and offered over MCP and the adapters."""
+        return {"name": self.name, "function": self.function, "description": self.description,
+                "signature": self.signature, "args_schema": self.args_schema, "result_schema": self.result_schema}
+
+    @classmethod
+    def from_json(cls, data: dict[str, JSON]) -> Interface:
+        """The interface ``to_json`` wrote."""
+        return cls(name=str(data["name"]), function=str(data["function"]), description=str(data["description"]),
+                   signature=str(data["signature"]), args_schema=dict(data["args_schema"]),
+                   result_schema=dict(data["result_schema"]))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,8 +286,28 @@ class Candidate:
     """What the tool asks for."""
     name: str | None = None
     """The name requested in ``tool.toml``; None → the public function's name."""
-    source: str = "propose"
-    """Where the candidate came from: ``propose``, ``request``, ... (recorded in the audit log)."""
+    source: Source = "propose"
+    """Where the candidate came from (recorded in the audit log; policy rules can match it)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Need:
+    """A capability request: what is needed, how it should behave, and which model writes it."""
+
+    description: str
+    """What the tool must do, in plain words."""
+    examples: tuple[Example, ...] = ()
+    """Visible examples: shown to the model and judged by the oracle."""
+    holdout: tuple[Example, ...] = ()
+    """Held-out examples: judged by the oracle, never shown to the model."""
+    model: str
+    """The model that writes the tool, as ``provider:name``."""
+    max_attempts: int = 3
+    """Candidates generated before giving up (the refine loop's bound)."""
+    token_budget: int = 60000
+    """Tokens all the request's model calls may spend together."""
+    reuse: bool = True
+    """Return a deployed tool that already fits instead of generating a duplicate."""
 
 
 # ── decisions, reviews, outcomes ───────────────────────────────────────────────────────────────
@@ -266,6 +342,14 @@ class Decision:
                        fallback=self.fallback, regenerate=self.regenerate)
         return out
 
+    @classmethod
+    def from_json(cls, data: dict[str, JSON]) -> Decision:
+        """The decision ``to_json`` wrote."""
+        return cls(route=data["route"], rule=str(data["rule"]), reason=str(data["reason"]),
+                   quorum=int(data.get("quorum", 0)), roles=tuple(data.get("roles") or ()),
+                   timeout_seconds=float(data.get("timeout_seconds", 0.0)), fallback=data.get("fallback", "human"),
+                   regenerate=bool(data.get("regenerate", False)))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReviewDecision:
@@ -296,6 +380,47 @@ class ToolRef:
         """The reference as `propose --json` prints it under ``tool``."""
         return {"name": self.name, "version": self.version, "sha256": self.sha256, "commit": self.commit}
 
+    @classmethod
+    def from_json(cls, data: dict[str, JSON]) -> ToolRef:
+        """The reference ``to_json`` wrote."""
+        return cls(name=str(data["name"]), version=int(data["version"]), sha256=str(data["sha256"]),
+                   commit=data.get("commit"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Proposal:
+    """A validated candidate with its pull request, waiting for (or given to) review: what delivery needs."""
+
+    request_id: str
+    """The request."""
+    requester: str
+    """Who asked; never its own reviewer."""
+    ref: ToolRef
+    """The version the pull request holds (no commit until merged)."""
+    interface: Interface
+    """The tool's interface, recorded in the registry at deploy."""
+    permissions: Permissions
+    """What the tool asks for and will be granted if approved."""
+    stages: tuple[Verdict, ...]
+    """Every stage's verdict, in order."""
+    decision: Decision
+    """The policy's decision that sent it to review."""
+
+    def to_json(self) -> dict[str, JSON]:
+        """As stored on the request's ledger row, so a review survives any process."""
+        return {"request_id": self.request_id, "requester": self.requester, "ref": self.ref.to_json(),
+                "interface": self.interface.to_json(), "permissions": self.permissions.to_json(),
+                "stages": [v.to_json() for v in self.stages], "decision": self.decision.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, JSON]) -> Proposal:
+        """The proposal ``to_json`` wrote."""
+        return cls(request_id=str(data["request_id"]), requester=str(data["requester"]),
+                   ref=ToolRef.from_json(data["ref"]), interface=Interface.from_json(data["interface"]),
+                   permissions=Permissions.from_json(data["permissions"]),
+                   stages=tuple(Verdict.from_json(v) for v in data["stages"]),
+                   decision=Decision.from_json(data["decision"]))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
@@ -323,103 +448,6 @@ class Outcome:
         }
 
 
-# ── sandbox ────────────────────────────────────────────────────────────────────────────────────
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
-    """Resource limits for one sandbox run."""
-
-    wall_seconds: float = 10.0
-    """Wall-clock timeout for the whole run; the process tree is killed after it."""
-    cpu_seconds: int = 5
-    """RLIMIT_CPU."""
-    memory_mb: int = 512
-    """RLIMIT_AS, in MiB."""
-    processes: int = 32
-    """RLIMIT_NPROC for the sandbox uid."""
-    file_mb: int = 16
-    """RLIMIT_FSIZE, in MiB: the largest file the tool may write."""
-    scratch_mb: int = 64
-    """Size of the tmpfs scratch directory, in MiB."""
-    output_kb: int = 1024
-    """Host keeps at most this much of stdout and of stderr; the rest is drained and dropped."""
-    open_files: int = 256
-    """RLIMIT_NOFILE: the most file descriptors a sandboxed process may hold open."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CaseResult:
-    """What the sandbox returned for one invocation of the tool function (host-side parsed)."""
-
-    ok: bool
-    """True when the function returned a JSON-encodable value."""
-    value: JSON = None
-    """The returned value, decoded from JSON, when ``ok``."""
-    error_type: str | None = None
-    """The exception type's name when the function raised (or ``Timeout``, ``Crashed``, ``NotJSON``)."""
-    error_message: str = ""
-    """The exception's message, truncated."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunReport:
-    """What one sandbox run produced, as seen from the host."""
-
-    cases: tuple[CaseResult, ...]
-    """One result per requested case, in request order; fewer than asked means the run broke."""
-    exit_code: int | None
-    """The sandbox's exit status (negative: killed by that signal; None: not collected)."""
-    timed_out: bool
-    """True when the wall-clock timeout fired."""
-    stdout_tail: str
-    """Last part of non-protocol stdout/stderr output, for findings."""
-    ms: float
-    """Wall time of the run, in milliseconds."""
-    problems: tuple[str, ...] = ()
-    """Protocol violations noticed by the host (bad nonce, extra lines, output truncated, ...)."""
-    net_refusals: tuple[str, ...] = ()
-    """Requests the tool's egress proxy refused during this run or call, one line each
-    (``METHOD host:port: reason``); not a protocol problem — the tool asked for a host it may not reach."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TestReport:
-    """What running pytest in the sandbox produced (evidence, but forgeable: not a gate alone)."""
-
-    ran: bool
-    """False when there were no tests to run."""
-    exit_code: int | None
-    """pytest's exit code as seen by the host."""
-    passed: int
-    """Count of passed tests parsed from the output."""
-    failed: int
-    """Count of failed or errored tests parsed from the output."""
-    failures: tuple[str, ...]
-    """Short descriptions of failures (``test_x - AssertionError: ...``)."""
-    output_tail: str
-    """The last part of pytest's output."""
-    timed_out: bool
-    """True when the wall-clock timeout fired."""
-    ms: float
-    """Wall time, in milliseconds."""
-
-
-class Sandbox(Protocol):
-    """Runs untrusted tool code in isolation. Implementations must fail closed."""
-
-    def check(self) -> None:
-        """Raise ``SandboxUnavailable`` with a clear reason when the sandbox cannot run."""
-
-    def layers(self) -> dict[str, str]:
-        """Which isolation layers are in force, one line each, for the audit log."""
-
-    def run_cases(self, *, code: str, function: str, cases: list[dict[str, JSON]],
-                  permissions: Permissions, limits: Limits) -> RunReport:
-        """Call ``function`` from ``code`` once per args dict in ``cases``; return JSON outputs only."""
-
-    def run_pytest(self, *, code: str, tests: str, limits: Limits) -> TestReport:
-        """Run ``tests`` (pytest) against ``code`` as ``tool.py`` and report what happened."""
 
 
 class Forge(Protocol):
@@ -458,87 +486,3 @@ class CallResult:
         return {"ok": False, "error": self.error or {}}
 
 
-# ── models ─────────────────────────────────────────────────────────────────────────────────────
-
-
-class ModelError(InfraError):
-    """A model backend failed for good: after the last retry, on a non-retryable error, or a bad config."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ToolCall:
-    """A function call a model asked for, as it produced it."""
-
-    id: str
-    """The call id the model gave (echoed back in the tool message)."""
-    name: str
-    """The function name."""
-    arguments: str
-    """The arguments as raw JSON text, exactly as the model wrote it (it may be malformed)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Message:
-    """One chat message, provider-neutral."""
-
-    role: Literal["system", "user", "assistant", "tool"]
-    """Who speaks."""
-    content: str = ""
-    """The text (may be empty for an assistant message that only calls tools)."""
-    tool_calls: tuple[ToolCall, ...] = ()
-    """Function calls requested by an assistant message."""
-    tool_call_id: str | None = None
-    """For a ``tool`` message: the id of the call it answers."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Usage:
-    """Tokens (and cost where the price is known) of one completion or of several added up."""
-
-    prompt_tokens: int = 0
-    """Input tokens."""
-    completion_tokens: int = 0
-    """Output tokens."""
-    cost_usd: float | None = None
-    """Cost in US dollars when the model's price is configured; None when unknown."""
-
-    def __add__(self, other: Usage) -> Usage:
-        cost = None if self.cost_usd is None and other.cost_usd is None else \
-            (self.cost_usd or 0.0) + (other.cost_usd or 0.0)
-        return Usage(prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-                     completion_tokens=self.completion_tokens + other.completion_tokens, cost_usd=cost)
-
-    @property
-    def total(self) -> int:
-        """Prompt plus completion tokens."""
-        return self.prompt_tokens + self.completion_tokens
-
-    def to_json(self) -> dict[str, JSON]:
-        """As recorded in the audit log."""
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cost_usd": self.cost_usd}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Completion:
-    """What a model answered."""
-
-    message: Message
-    """The assistant message (text and/or tool calls)."""
-    usage: Usage
-    """Tokens used by this completion."""
-    model: str
-    """The model that answered, as ``provider:name``."""
-    finish_reason: str | None = None
-    """``stop``, ``tool_calls``, ``length``, ... as the provider reported it."""
-
-
-class Model(Protocol):
-    """A chat model behind any provider. Implementations retry transient failures themselves."""
-
-    name: str
-    """``provider:model``, e.g. ``openai:gpt-4.1-mini`` or ``scripted:demo.json``."""
-
-    def complete(self, messages: list[Message], *, tools: list[dict[str, JSON]] | None = None,
-                 max_tokens: int | None = None) -> Completion:
-        """One chat completion; ``tools`` are OpenAI-style function specs. Raises ``ModelError``."""

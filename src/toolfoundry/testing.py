@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
 
-from toolfoundry.models import ScriptedModel
+from toolfoundry.models.scripted import ScriptedModel
 
 __all__ = ["FakeOpenAIServer", "Reply", "ScriptedModel"]
 

@@ -49,22 +49,13 @@ from typing import Any
 
 import pytest
 
-from toolfoundry import config, contract, oracle, workflow
 from toolfoundry.api import Foundry, new_request_id
-from toolfoundry.config import SandboxSettings
-from toolfoundry.core import (
-    JSON,
-    CallResult,
-    Candidate,
-    CaseResult,
-    Example,
-    Limits,
-    Outcome,
-    Permissions,
-    RunReport,
-    ToolRef,
-    Verdict,
-)
+from toolfoundry.core import JSON, CallResult, Candidate, Example, Outcome, Permissions, ToolRef, Verdict
+from toolfoundry.pipeline import workflow
+from toolfoundry.sandbox.settings import SandboxSettings
+from toolfoundry.sandbox.types import CaseResult, Limits, RunReport
+from toolfoundry.settings import load as load_settings
+from toolfoundry.stages import contract, oracle
 
 ROOT = os.geteuid() == 0
 _SANDBOX = SandboxSettings()
@@ -116,7 +107,7 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> str:
 def home(tmp_path: Path, secret: str) -> Path:
     """An initialised foundry home with the suite's tight limits (overrides the top-level fixture)."""
     path = tmp_path / "home"
-    result = Foundry.init(config.load(path, {}, user="tester"))
+    result = Foundry.init(load_settings(path, {}, user="tester"))
     assert result.sandbox_problem is None, result.sandbox_problem
     toml = path / "toolfoundry.toml"
     toml.write_text(SECURITY_LIMITS, encoding="utf-8")

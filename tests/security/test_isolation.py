@@ -200,7 +200,7 @@ def test_a_call_of_one_tool_can_neither_read_nor_rewrite_another_tools_code(
     after = call(foundry, "const_b", {"x": 1})
     assert after.ok and after.result == "b-ok", after
     assert b.tool is not None
-    loaded = foundry.registry.load("const_b")  # raises IntegrityError if the bytes changed
+    loaded = foundry.registry.load("const_b")  # raises TamperedTool if the bytes changed
     assert hashlib.sha256(loaded.code.encode()).hexdigest() == b.tool.sha256
     canary.assert_untouched()
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry import oracle
 from toolfoundry.api import Foundry
 from toolfoundry.core import Candidate, Example, Permissions
+from toolfoundry.stages import oracle
 
 from .conftest import Canary, assert_no_secret, assert_rejected, attack, judge, run_direct, source
 

@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from toolfoundry.core import ForgeError
+from toolfoundry.errors import ForgeError
 
 NAME = "toolfoundry"
 EMAIL = "toolfoundry@localhost"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from toolfoundry.core import ForgeError, UsageError
+from toolfoundry.errors import ForgeError, UsageError
 from toolfoundry.forge import names
 from toolfoundry.forge.git import Git, first_line
 

@@ -38,11 +38,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolfoundry.config import SandboxSettings
-from toolfoundry.core import JSON, Limits, Permissions, RunReport, SandboxUnavailable, TestReport
+from toolfoundry.core import JSON, Permissions
+from toolfoundry.errors import SandboxUnavailable
 from toolfoundry.sandbox import landlock, protocol, seccomp
 from toolfoundry.sandbox.launcher import MERGED_USR, Capture, Completed, Jail, jail_argv, launch
 from toolfoundry.sandbox.netproxy import EgressProxy, Refusal
+from toolfoundry.sandbox.settings import SandboxSettings
+from toolfoundry.sandbox.types import Limits, RunReport, TestReport
 
 HARNESS_FILES = (Path(__file__).with_name("runner.py"), Path(__file__).with_name("landlock.py"))
 NET_HARNESS_FILES = (Path(__file__).with_name("netfwd.py"),)

@@ -39,7 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from toolfoundry.core import UsageError
+from toolfoundry.errors import UsageError
 from toolfoundry.sandbox.netfwd import CHUNK, relay
 
 MAX_HEAD = 64 * 1024

@@ -35,11 +35,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from toolfoundry.config import PoolSettings
-from toolfoundry.core import JSON, CaseResult, Limits, Permissions, RunReport, SandboxUnavailable, UsageError
+from toolfoundry.core import JSON, Permissions
+from toolfoundry.errors import SandboxUnavailable, UsageError
 from toolfoundry.sandbox import protocol
 from toolfoundry.sandbox.bwrap import ERROR_LINE_MAX, TAIL_CHARS, BwrapSandbox
 from toolfoundry.sandbox.launcher import Capture, Jailed, spawn
+from toolfoundry.sandbox.settings import PoolSettings
+from toolfoundry.sandbox.types import CaseResult, Limits, RunReport
 
 Key = tuple[str, int, str]
 """A tool version: (name, version, sha256 of its code)."""

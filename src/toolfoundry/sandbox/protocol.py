@@ -14,7 +14,8 @@ import json
 import re
 from typing import Any
 
-from toolfoundry.core import JSON, CaseResult
+from toolfoundry.core import JSON
+from toolfoundry.sandbox.types import CaseResult
 
 SUMMARY = re.compile(r"\b(\d+) (passed|failed|errors?)\b")
 SUMMARY_LINE = re.compile(r"\b(passed|failed|errors?|no tests ran)\b.* in [\d.]+s")

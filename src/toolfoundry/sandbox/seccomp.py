@@ -44,7 +44,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from toolfoundry.core import SandboxUnavailable
+from toolfoundry.errors import SandboxUnavailable
 
 LIBRARY = "libseccomp.so.2"
 INSTALL_HINT = "apt-get install libseccomp2"

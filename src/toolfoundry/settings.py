@@ -1,0 +1,240 @@
+"""Settings: built once at the edge (CLI or the embedding app), then passed down explicitly.
+
+Precedence, lowest to highest: built-in defaults → ``<home>/toolfoundry.toml`` → ``TOOLFOUNDRY_*``
+environment variables → command-line flags. This is the only module that reads ``os.environ``, and
+only inside :func:`load` (the CLI hands it the environment). It owns no behaviour beyond parsing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolfoundry.errors import UsageError
+from toolfoundry.models.settings import GenerationSettings
+from toolfoundry.sandbox.settings import PoolSettings, SandboxSettings
+from toolfoundry.sandbox.types import Limits
+from toolfoundry.stages.policy import file as _policy_file
+from toolfoundry.stages.policy.settings import PolicySettings
+
+CONFIG_NAME = "toolfoundry.toml"
+
+
+MODEL_ENV = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
+"""Environment variables handed to model backends (and only to them)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything a foundry needs to run, resolved."""
+
+    home: Path
+    """The foundry home directory."""
+    user: str = "unknown"
+    """Who is acting: the requester of new proposals, the reviewer with `review approve`."""
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    """How the sandbox is started."""
+    test_limits: Limits = field(default_factory=Limits)
+    """Limits for running tests and examples of a candidate."""
+    call_limits: Limits = field(default_factory=lambda: Limits(wall_seconds=30.0, cpu_seconds=20))
+    """Limits for one call of a deployed tool."""
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    """The policy."""
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    """Warm sandboxes for calls of deployed tools."""
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    """Model-driven generation and the reference agent."""
+    model_env: dict[str, str] = field(default_factory=dict, repr=False)
+    """The MODEL_ENV variables that were set, for the model backends; never logged."""
+    crash_after: str | None = None
+    """Fault injection for the durability tests: SIGKILL this process right after the named point."""
+
+    @property
+    def repo(self) -> Path:
+        """The bare git repository of tools."""
+        return self.home / "tools.git"
+
+    @property
+    def db(self) -> Path:
+        """The foundry's own SQLite database (registry, requests, audit log)."""
+        return self.home / "foundry.db"
+
+    @property
+    def dbos_db(self) -> Path:
+        """DBOS's system database (workflow checkpoints)."""
+        return self.home / "dbos.sqlite"
+
+
+DEFAULT_TOML = """\
+# toolfoundry configuration. Every value below is the default; uncomment to change it.
+# Precedence: these values < TOOLFOUNDRY_* environment variables < command-line flags.
+
+[policy]
+# A tool that passes every stage and asks for no permission is merged without a human.
+# auto_approve_pure = true
+# A tool that asks for a network host or an environment variable waits for a human reviewer.
+# human_for_permissions = true
+# Reject candidates that come with no example at all (visible or held out).
+# require_examples = false
+# Where a candidate goes when nothing routed it (only when auto_approve_pure is false): human or deny.
+# default_route = "human"
+# The model reviewer agents use (PROVIDER:NAME); empty means the [generation] model.
+# reviewer_model = ""
+#
+# Rules, checked in order after failed validation (always deny) and before the settings above; the first
+# whose conditions ("when", all must hold) match decides. Conditions: net_hosts, env_vars, pure,
+# adds_permissions, signature_changed, new_tool (true/false); imports_any (top-level modules);
+# lines_over, examples_min (numbers); source ("propose"/"request"); name_matches (a glob).
+# Routes: auto (needs examples_min >= 1), human, deny, reviewers (agents; quorum approvals among roles
+# security/correctness/interface, each within timeout_seconds; then: "human" or "deny" when the quorum
+# is not reached; regenerate lets requested changes start a new generation attempt). Examples:
+## [[policy.rules]]
+## name = "deny-dangerous-imports"
+## when = { imports_any = ["ctypes", "pickle"] }
+## route = "deny"
+## [[policy.rules]]
+## name = "big-tools-get-reviewers"
+## when = { lines_over = 150 }
+## route = "reviewers"
+## quorum = 2
+## roles = ["security", "correctness"]
+## timeout_seconds = 120.0
+## then = "human"
+
+[sandbox]
+# bubblewrap executable (Debian package: bubblewrap).
+# bwrap = "bwrap"
+# Interpreter used inside the sandbox. It must be readable by the sandbox uid: a Python under /root
+# (mode 700, e.g. pyenv) is not. TOOLFOUNDRY_SANDBOX_PYTHON overrides it.
+# python = "/usr/bin/python3"
+# The non-root uid/gid the sandbox runs as when toolfoundry itself runs as root: a dedicated id no
+# account or service uses (not nobody/65534), so RLIMIT_NPROC counts only sandbox processes.
+# uid = 64122
+# gid = 64122
+# Where the sandbox interpreter finds pytest (Debian package: python3-pytest).
+# pytest_path = "/usr/lib/python3/dist-packages"
+
+[generation]
+# Default model for `toolfoundry request` and `run`, as PROVIDER:NAME (openai:..., anthropic:...,
+# scripted:FILE). TOOLFOUNDRY_MODEL and --model override it. The openai backend reads OPENAI_BASE_URL
+# and OPENAI_API_KEY, so any OpenAI-compatible server works (vLLM, Ollama, llama.cpp).
+# model = ""
+# Candidates generated per request before giving up, and the token budget across all of them.
+# max_attempts = 3
+# token_budget = 60000
+# Model turns the reference agent may take for one task.
+# agent_max_steps = 12
+# Per-call timeout and retries (429, 5xx, timeouts; Retry-After is honoured).
+# timeout_seconds = 60.0
+# max_retries = 4
+# Prices in US dollars per million tokens, to record each request's cost (0 means unknown).
+# price_per_mtok_in = 0.0
+# price_per_mtok_out = 0.0
+
+[limits.test]
+# Limits for validating a candidate (tests + examples).
+# wall_seconds = 10.0
+# cpu_seconds = 5
+# memory_mb = 512
+# processes = 32
+# file_mb = 16
+# scratch_mb = 64
+# output_kb = 1024
+# open_files = 256
+
+[limits.call]
+# Limits for one call of a deployed tool.
+# wall_seconds = 30.0
+# cpu_seconds = 20
+# memory_mb = 512
+
+[pool]
+# Deployed tools are called through warm sandboxes, one trust domain per tool version.
+# The most serving sandboxes per tool version; more concurrent calls of one version wait.
+# size = 1
+# A serving sandbox unused for this many seconds is stopped.
+# idle_seconds = 300.0
+"""
+
+
+def default_home(environ: Mapping[str, str] | None = None) -> Path:
+    """``$TOOLFOUNDRY_HOME`` if set (in ``environ``, default the process environment), else ``./.toolfoundry``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("TOOLFOUNDRY_HOME") or ".toolfoundry")
+
+
+def _merge(cls: type[Any], base: Any, values: Mapping[str, Any], where: str) -> Any:
+    """A copy of dataclass ``base`` with ``values`` applied; unknown keys or wrong types → UsageError."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    updates: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise UsageError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
+        current = getattr(base, key)
+        expected = type(current)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise UsageError(f"{where}: {key} must be {expected.__name__}, got {value!r}")
+        updates[key] = value
+    return dataclasses.replace(base, **updates)
+
+
+def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | None = None) -> Settings:
+    """Resolve settings for ``home`` from its toolfoundry.toml, the environment and explicit values."""
+    env = dict(os.environ if environ is None else environ)
+    settings = Settings(home=home.absolute(), user=user or env.get("TOOLFOUNDRY_USER") or _login())
+    path = home / CONFIG_NAME
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+            data = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{path}: not valid TOML: {exc}") from exc
+        settings = _apply_file(settings, data, str(path), text)
+    sandbox = settings.sandbox
+    if env.get("TOOLFOUNDRY_SANDBOX_PYTHON"):
+        sandbox = dataclasses.replace(sandbox, python=env["TOOLFOUNDRY_SANDBOX_PYTHON"])
+    if env.get("TOOLFOUNDRY_BWRAP"):
+        sandbox = dataclasses.replace(sandbox, bwrap=env["TOOLFOUNDRY_BWRAP"])
+    generation = settings.generation
+    if env.get("TOOLFOUNDRY_MODEL"):
+        generation = dataclasses.replace(generation, model=env["TOOLFOUNDRY_MODEL"])
+    return dataclasses.replace(settings, sandbox=sandbox, generation=generation,
+                               model_env={k: env[k] for k in MODEL_ENV if env.get(k)},
+                               crash_after=env.get("TOOLFOUNDRY_CRASH_AFTER") or None)
+
+
+def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: str | None = None) -> Settings:
+    """Apply the sections of a parsed toolfoundry.toml (``text``, the raw file, gives errors line numbers)."""
+    unknown = set(data) - {"policy", "sandbox", "limits", "generation", "pool"}
+    if unknown:
+        raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}")
+    policy_values, rules = _policy_file.parse(data.get("policy", {}), where=where, text=text)
+    policy = _merge(PolicySettings, settings.policy, policy_values, f"{where} [policy]")
+    policy = dataclasses.replace(policy, rules=rules)
+    sandbox = _merge(SandboxSettings, settings.sandbox, data.get("sandbox", {}), f"{where} [sandbox]")
+    limits = data.get("limits", {})
+    if set(limits) - {"test", "call"}:
+        raise UsageError(f"{where}: [limits] has only 'test' and 'call' tables")
+    test = _merge(Limits, settings.test_limits, limits.get("test", {}), f"{where} [limits.test]")
+    call = _merge(Limits, settings.call_limits, limits.get("call", {}), f"{where} [limits.call]")
+    generation = _merge(GenerationSettings, settings.generation, data.get("generation", {}),
+                        f"{where} [generation]")
+    pool = _merge(PoolSettings, settings.pool, data.get("pool", {}), f"{where} [pool]")
+    return dataclasses.replace(settings, policy=policy, sandbox=sandbox, test_limits=test, call_limits=call,
+                               generation=generation, pool=pool)
+
+
+def _login() -> str:
+    """The name of the person running toolfoundry, for the audit log."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"

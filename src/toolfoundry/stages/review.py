@@ -1,0 +1,323 @@
+"""Reviewer agents and quorum voting: a ``ReviewSubject`` → one ``Vote`` per reviewer → a ``QuorumResult``.
+
+A ``ReviewerAgent`` has a role (``security``, ``correctness``, ``interface``; prompts in
+``prompts/review_<role>.md`` and ``prompts/review.md``) and any ``Model``. It is shown the tool's code
+(with line numbers), tests, description, signature, permissions and every stage's verdict, and answers
+with JSON: ``{"verdict": "approve"|"request_changes"|"reject", "reasons": [{"line": 12, "text": ...}],
+"summary": ...}``. Output that cannot be read is an ``abstain`` vote that says why; a model that fails
+is an ``abstain`` vote with its error; a reviewer that does not answer in time is a ``timeout`` vote.
+Nothing a model says can crash a review.
+
+``run_quorum`` runs the reviewers concurrently (threads, one shared deadline), never lets the
+requester's own agent vote, and decides: any ``reject`` → rejected; at least ``quorum`` approvals →
+approved; otherwise unresolved (the policy's ``fallback`` then routes to a human or denies).
+
+This module returns data. It does not know the workflow, the audit log or which model to use: the
+caller records the votes and decides what happens next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Literal, cast
+
+from toolfoundry.core import JSON, ROLES, Candidate, Permissions, ToolSpec, Verdict
+from toolfoundry.errors import ModelError, UsageError
+from toolfoundry.models.types import Message, Model, Usage
+
+VoteVerdict = Literal["approve", "request_changes", "reject", "abstain", "timeout"]
+QuorumOutcome = Literal["approved", "rejected", "unresolved"]
+LineReason = tuple[int | None, str]
+"""A reason tied to a line of ``tool.py`` (None: about the whole tool)."""
+
+_ALIASES = {"approve": "approve", "approved": "approve", "request_changes": "request_changes",
+            "changes_requested": "request_changes", "reject": "reject", "rejected": "reject"}
+_MAX_SCAN = 50_000
+"""Characters of a reviewer's answer searched for the JSON object."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewSubject:
+    """Everything a reviewer is shown about one candidate."""
+
+    request_id: str
+    """The request under review."""
+    name: str
+    """The tool's name."""
+    code: str
+    """``tool.py``."""
+    tests: str | None
+    """``test_tool.py``, if any."""
+    description: str
+    """The public function's docstring (what other agents are shown)."""
+    signature: str
+    """Canonical signature, e.g. ``(text: str) -> str``."""
+    permissions: Permissions
+    """What the tool asks for."""
+    stages: tuple[dict[str, JSON], ...]
+    """Each stage's verdict: ``stage``, ``ok``, ``findings`` (as ``Finding.to_json``)."""
+    requester: str
+    """Who asked for the tool; neither they nor their agent may approve it."""
+
+    @classmethod
+    def of(cls, *, request_id: str, candidate: Candidate, spec: ToolSpec, verdicts: Sequence[Verdict],
+           requester: str) -> ReviewSubject:
+        """The subject for a validated candidate."""
+        return cls(request_id=request_id, name=spec.name, code=candidate.code, tests=candidate.tests,
+                   description=spec.description, signature=spec.signature, permissions=candidate.permissions,
+                   stages=tuple({"stage": v.stage, "ok": v.ok, "findings": [f.to_json() for f in v.findings]}
+                                for v in verdicts),
+                   requester=requester)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Vote:
+    """One reviewer's answer."""
+
+    reviewer: str
+    """The reviewer's name."""
+    role: str
+    """Its role: ``security``, ``correctness`` or ``interface``."""
+    verdict: VoteVerdict
+    """``approve``, ``request_changes``, ``reject``; ``abstain`` (unreadable answer, model failure,
+    excluded) and ``timeout`` do not count either way."""
+    reasons: tuple[LineReason, ...] = ()
+    """Why, each tied to a line of ``tool.py`` where the reviewer gave one."""
+    summary: str = ""
+    """The reviewer's one-sentence summary."""
+    usage: Usage = Usage()
+    """Tokens the review took."""
+    ms: float = 0.0
+    """Wall time of the review, in milliseconds."""
+
+    def to_json(self) -> dict[str, JSON]:
+        """As recorded in the audit log."""
+        return {"reviewer": self.reviewer, "role": self.role, "verdict": self.verdict,
+                "reasons": [{"line": line, "text": text} for line, text in self.reasons],
+                "summary": self.summary, "usage": self.usage.to_json(), "ms": round(self.ms, 1)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuorumResult:
+    """What the reviewers decided together."""
+
+    outcome: QuorumOutcome
+    """``approved``, ``rejected``, or ``unresolved`` (the policy's fallback decides)."""
+    votes: tuple[Vote, ...]
+    """One vote per reviewer, in the order given (excluded reviewers abstain, saying why)."""
+    reason: str
+    """One sentence: who decided and why."""
+    changes_requested: tuple[LineReason, ...] = ()
+    """The reasons of ``request_changes`` votes, for a new generation attempt."""
+    excluded: tuple[str, ...] = ()
+    """Reviewers not asked because they are, or act for, the requester."""
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens of every review added up."""
+        total = Usage()
+        for vote in self.votes:
+            total = total + vote.usage
+        return total
+
+    def to_json(self) -> dict[str, JSON]:
+        """As recorded in the audit log."""
+        return {"outcome": self.outcome, "reason": self.reason, "votes": [v.to_json() for v in self.votes],
+                "changes_requested": [{"line": line, "text": text} for line, text in self.changes_requested],
+                "excluded": list(self.excluded), "usage": self.usage.to_json()}
+
+
+def _prompt(name: str) -> str:
+    return resources.files("toolfoundry").joinpath("prompts", f"{name}.md").read_text(encoding="utf-8")
+
+
+class ReviewerAgent:
+    """A reviewer with a role, backed by any ``Model``."""
+
+    def __init__(self, role: str, model: Model, *, name: str, acting_for: str | None = None,
+                 max_tokens: int = 1500) -> None:
+        if role not in ROLES:
+            raise UsageError(f"unknown reviewer role {role!r} (known: {', '.join(ROLES)})")
+        self.role, self.model, self.name, self.acting_for, self.max_tokens = role, model, name, acting_for, max_tokens
+
+    def messages(self, subject: ReviewSubject) -> list[Message]:
+        """The system prompt of the role and the subject, fenced as untrusted material."""
+        return [Message(role="system", content=_prompt(f"review_{self.role}")),
+                Message(role="user", content=render(subject))]
+
+    def review(self, subject: ReviewSubject) -> Vote:
+        """Ask the model; never raises for what the model does (fails → ``abstain`` with the reason)."""
+        start = time.perf_counter()
+        try:
+            done = self.model.complete(self.messages(subject), max_tokens=self.max_tokens)
+        except ModelError as exc:
+            return Vote(reviewer=self.name, role=self.role, verdict="abstain",
+                        reasons=((None, f"the reviewer's model failed: {exc}"),),
+                        ms=(time.perf_counter() - start) * 1000)
+        ms = (time.perf_counter() - start) * 1000
+        parsed = parse_answer(done.message.content, lines=subject.code.count("\n") + 1)
+        if isinstance(parsed, str):
+            return Vote(reviewer=self.name, role=self.role, verdict="abstain", reasons=((None, parsed),),
+                        usage=done.usage, ms=ms)
+        verdict, reasons, summary = parsed
+        return Vote(reviewer=self.name, role=self.role, verdict=verdict, reasons=reasons, summary=summary,
+                    usage=done.usage, ms=ms)
+
+
+def reviewers_for(roles: Sequence[str], model: Model) -> list[ReviewerAgent]:
+    """One reviewer per role, named ``reviewer:<role>``, all backed by ``model``."""
+    return [ReviewerAgent(role, model, name=f"reviewer:{role}") for role in roles]
+
+
+def render(subject: ReviewSubject) -> str:
+    """The user message: the subject between markers derived from its own hash (so it cannot fake them)."""
+    code = "\n".join(f"{i:>4} | {line}" for i, line in enumerate(subject.code.splitlines(), 1))
+    stages = "\n".join(_stage_lines(s) for s in subject.stages) or "(none)"
+    perms = ", ".join([f"network host {h}" for h in subject.permissions.net_hosts]
+                      + [f"env var {e}" for e in subject.permissions.env_vars]) or "none"
+    material = json.dumps([subject.code, subject.tests, subject.description, subject.signature, stages])
+    marker = f"=== UNTRUSTED MATERIAL {hashlib.sha256(material.encode()).hexdigest()[:16]} ==="
+    return _prompt("review").format(
+        request_id=subject.request_id, requester=subject.requester, marker=marker, name=subject.name,
+        signature=subject.signature, permissions=perms, description=subject.description or "(none)",
+        code=code, tests=subject.tests or "(none)", stages=stages)
+
+
+def _stage_lines(stage: dict[str, JSON]) -> str:
+    out = [f"- {stage.get('stage')}: {'passed' if stage.get('ok') else 'FAILED'}"]
+    findings = stage.get("findings") or []
+    for f in findings[:20]:
+        where = f":{f['line']}" if f.get("line") else ""
+        out.append(f"  - [{f.get('severity', 'error')}] {f.get('code')}{where}: {f.get('message')}")
+    if len(findings) > 20:
+        out.append(f"  - ... and {len(findings) - 20} more")
+    return "\n".join(out)
+
+
+def parse_answer(text: str, *, lines: int) -> tuple[VoteVerdict, tuple[LineReason, ...], str] | str:
+    """The verdict, reasons and summary in a reviewer's answer, or a sentence saying why it cannot be read.
+
+    The JSON object may sit in prose or a fenced block; the first object with a ``verdict`` key counts.
+    Reason lines outside ``1..lines`` are kept as whole-tool reasons (line None).
+    """
+    obj = _first_object(text[:_MAX_SCAN])
+    if obj is None:
+        return f"unreadable review: no JSON object with a 'verdict' in the answer ({_clip(text)!r})"
+    raw = obj.get("verdict")
+    verdict = _ALIASES.get(str(raw).strip().lower().replace("-", "_").replace(" ", "_"))
+    if verdict is None:
+        return f"unreadable review: verdict {raw!r} is not approve, request_changes or reject"
+    items = obj.get("reasons", [])
+    reasons = tuple(_reason(item, lines) for item in (items if isinstance(items, list) else [items]))
+    summary = obj.get("summary")
+    return cast(VoteVerdict, verdict), reasons, summary if isinstance(summary, str) else ""
+
+
+def _first_object(text: str) -> dict[str, JSON] | None:
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict) and "verdict" in value:
+            return value
+        start = text.find("{", start + 1)
+    return None
+
+
+def _reason(item: JSON, lines: int) -> LineReason:
+    if not isinstance(item, dict):
+        return None, str(item)
+    text = item.get("text", item.get("reason", item.get("message", "")))
+    line = item.get("line")
+    if isinstance(line, str) and line.strip().isdigit():
+        line = int(line)
+    ok = isinstance(line, int) and not isinstance(line, bool) and 1 <= line <= lines
+    return (line if ok else None), str(text)
+
+
+def _clip(text: str, size: int = 120) -> str:
+    return text if len(text) <= size else text[:size] + "…"
+
+
+def _principal(name: str) -> str:
+    return name.removeprefix("agent:")
+
+
+def run_quorum(reviewers: Sequence[ReviewerAgent], *, subject: ReviewSubject, quorum: int, requester: str,
+               timeout_seconds: float) -> QuorumResult:
+    """Ask every eligible reviewer at once, wait at most ``timeout_seconds``, and count the votes."""
+    if quorum < 1 or timeout_seconds <= 0:
+        raise UsageError(f"a quorum needs quorum >= 1 and timeout_seconds > 0 (got {quorum}, {timeout_seconds})")
+    if len({r.name for r in reviewers}) != len(reviewers):
+        raise UsageError(f"reviewer names must be unique: {[r.name for r in reviewers]}")
+    excluded = [r for r in reviewers if _principal(r.name) == _principal(requester) or
+                (r.acting_for is not None and _principal(r.acting_for) == _principal(requester))]
+    eligible = [r for r in reviewers if r not in excluded]
+    answers = _ask_all(eligible, subject, timeout_seconds)
+    votes: list[Vote] = []
+    for r in reviewers:
+        if r in excluded:
+            votes.append(Vote(reviewer=r.name, role=r.role, verdict="abstain", reasons=((None, (
+                f"excluded: {r.name} is, or acts for, the requester {requester}; a requester's own agent "
+                "never approves its request")),)))
+        else:
+            votes.append(answers.get(r.name) or Vote(reviewer=r.name, role=r.role, verdict="timeout", reasons=(
+                (None, f"no answer within {timeout_seconds:g}s"),), ms=timeout_seconds * 1000))
+    return _count(tuple(votes), quorum, tuple(r.name for r in excluded))
+
+
+def _ask_all(reviewers: Sequence[ReviewerAgent], subject: ReviewSubject, timeout: float) -> dict[str, Vote]:
+    """Each reviewer in its own daemon thread; answers after the deadline are dropped."""
+    answers: dict[str, Vote] = {}
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def ask(reviewer: ReviewerAgent) -> None:
+        try:
+            vote = reviewer.review(subject)
+        except Exception as exc:  # a bug in a backend or in our code: re-raised in the caller below
+            with lock:
+                errors.append(exc)
+            return
+        with lock:
+            answers[reviewer.name] = vote
+
+    threads = [threading.Thread(target=ask, args=(r,), name=f"review-{r.name}", daemon=True) for r in reviewers]
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    with lock:
+        if errors:
+            raise errors[0]
+        return dict(answers)
+
+
+def _count(votes: tuple[Vote, ...], quorum: int, excluded: tuple[str, ...]) -> QuorumResult:
+    by = {kind: [v for v in votes if v.verdict == kind] for kind in
+          ("approve", "request_changes", "reject", "abstain", "timeout")}
+    changes = tuple(reason for v in by["request_changes"] for reason in (v.reasons or ((None, v.summary),)))
+    note = f" ({', '.join(excluded)} excluded as the requester's own)" if excluded else ""
+    if by["reject"]:
+        first = by["reject"][0]
+        why = first.reasons[0][1] if first.reasons else first.summary
+        return QuorumResult(outcome="rejected", votes=votes, changes_requested=changes, excluded=excluded,
+                            reason=f"rejected by {', '.join(v.reviewer for v in by['reject'])}: {why}{note}")
+    approvals = len(by["approve"])
+    if approvals >= quorum:
+        return QuorumResult(outcome="approved", votes=votes, changes_requested=changes, excluded=excluded,
+                            reason=f"{approvals} approval(s), {quorum} needed: "
+                                   f"{', '.join(v.reviewer for v in by['approve'])}{note}")
+    return QuorumResult(outcome="unresolved", votes=votes, changes_requested=changes, excluded=excluded, reason=(
+        f"{approvals} approval(s), {quorum} needed; {len(by['request_changes'])} requested changes, "
+        f"{len(by['abstain'])} abstained, {len(by['timeout'])} timed out{note}"))

@@ -1,0 +1,206 @@
+"""The registry of deployed tools: versions, the active version of each name, loading, rollback.
+
+Owns the ``tools`` and ``active`` tables. Loading reads ``tool.py`` from the merge commit through the
+forge and refuses it unless its sha256 is the one recorded at review (invariant 1: what runs is what
+was reviewed). It does not run tools (the sandbox does) and does not write the audit log (the API and
+the workflow do).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from toolfoundry.core import JSON, Forge, Permissions, ToolRef
+from toolfoundry.errors import TamperedTool, UnknownTool, UsageError
+from toolfoundry.store.db import connect
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tools (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    commit_sha TEXT NOT NULL,
+    request_id TEXT NOT NULL UNIQUE,
+    spec TEXT NOT NULL,
+    permissions TEXT NOT NULL,
+    deployed_at TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS active (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeployedTool:
+    """One deployed version of a tool, as recorded at merge."""
+
+    ref: ToolRef
+    """Name, version, reviewed sha256, merge commit."""
+    request_id: str
+    """The request that produced it."""
+    spec: dict[str, JSON]
+    """The ToolSpec as JSON (name, function, description, signature, schemas)."""
+    permissions: Permissions
+    """What it was approved to use."""
+    deployed_at: str
+    """ISO 8601 UTC time of deployment."""
+    active: bool = False
+    """True for the version that calls run."""
+
+    def to_json(self) -> dict[str, JSON]:
+        """The tool as `tools --json` prints it."""
+        return {**self.ref.to_json(), "request_id": self.request_id, "active": self.active,
+                "description": self.spec.get("description"), "signature": self.spec.get("signature"),
+                "args_schema": self.spec.get("args_schema"), "result_schema": self.spec.get("result_schema"),
+                "permissions": self.permissions.to_json(), "deployed_at": self.deployed_at}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadedTool:
+    """A tool ready to run: the reviewed bytes, checked."""
+
+    tool: DeployedTool
+    """What the registry recorded."""
+    code: str
+    """The source of ``tool.py`` read from the merge commit; its sha256 matched."""
+
+
+def tool_path(name: str) -> str:
+    """Where a tool's module lives in the tool repository."""
+    return f"tools/{name}/tool.py"
+
+
+class Registry:
+    """Deployed tools, their versions and which one is active."""
+
+    def __init__(self, db_path: Path, forge: Forge) -> None:
+        self._conn = connect(db_path)
+        self._lock = threading.Lock()
+        self._forge = forge
+        self._conn.executescript(_SCHEMA)
+
+    def next_version(self, name: str) -> int:
+        """The version number a new deployment of ``name`` would get."""
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(version) FROM tools WHERE name = ?", (name,)).fetchone()
+        return int(row[0] or 0) + 1
+
+    def record(self, *, ref: ToolRef, request_id: str, spec: dict[str, JSON],
+               permissions: Permissions) -> DeployedTool:
+        """Record a merged version and make it active, atomically; idempotent per request."""
+        if ref.commit is None:
+            raise ValueError("a deployed tool needs its merge commit")
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                existing = self._conn.execute("SELECT name FROM tools WHERE request_id = ?",
+                                              (request_id,)).fetchone()
+                if existing is None:
+                    self._conn.execute(
+                        "INSERT INTO tools VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (ref.name, ref.version, ref.sha256, ref.commit, request_id, json.dumps(spec),
+                         json.dumps(permissions.to_json()), now))
+                    self._conn.execute("INSERT INTO active VALUES (?, ?) ON CONFLICT(name) DO UPDATE"
+                                       " SET version = excluded.version", (ref.name, ref.version))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        found = self.get(ref.name, ref.version)
+        assert found is not None
+        return found
+
+    def get(self, name: str, version: int | None = None) -> DeployedTool | None:
+        """A specific version, or the active one when ``version`` is None."""
+        with self._lock:
+            if version is None:
+                row = self._conn.execute(
+                    "SELECT t.*, 1 AS is_active FROM tools t JOIN active a"
+                    " ON a.name = t.name AND a.version = t.version WHERE t.name = ?", (name,)).fetchone()
+            else:
+                row = self._conn.execute(
+                    "SELECT t.*, EXISTS(SELECT 1 FROM active a WHERE a.name = t.name AND a.version = t.version)"
+                    " AS is_active FROM tools t WHERE t.name = ? AND t.version = ?", (name, version)).fetchone()
+        return _tool(row) if row else None
+
+    def by_request(self, request_id: str) -> DeployedTool | None:
+        """The version a request deployed, if any."""
+        with self._lock:
+            row = self._conn.execute("SELECT name, version FROM tools WHERE request_id = ?",
+                                     (request_id,)).fetchone()
+        return self.get(row["name"], row["version"]) if row else None
+
+    def active(self) -> list[DeployedTool]:
+        """Every active tool, by name."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT t.*, 1 AS is_active FROM tools t JOIN active a"
+                " ON a.name = t.name AND a.version = t.version ORDER BY t.name").fetchall()
+        return [_tool(r) for r in rows]
+
+    def versions(self, name: str) -> list[DeployedTool]:
+        """Every deployed version of ``name``, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT t.*, EXISTS(SELECT 1 FROM active a WHERE a.name = t.name AND a.version = t.version)"
+                " AS is_active FROM tools t WHERE t.name = ? ORDER BY version", (name,)).fetchall()
+        return [_tool(r) for r in rows]
+
+    def rollback(self, name: str, to: int | None = None) -> tuple[DeployedTool, DeployedTool]:
+        """Make an earlier version active (default: the one before the active one); return (old, new)."""
+        current = self.get(name)
+        if current is None:
+            raise UnknownTool(f"no deployed tool named {name!r}")
+        versions = [t.ref.version for t in self.versions(name)]
+        if to is None:
+            earlier = [v for v in versions if v < current.ref.version]
+            if not earlier:
+                raise UsageError(f"{name} v{current.ref.version} is its earliest version; nothing to roll back to")
+            to = earlier[-1]
+        if to not in versions:
+            raise UsageError(f"{name} has no version {to} (versions: {', '.join(map(str, versions))})")
+        if to == current.ref.version:
+            raise UsageError(f"{name} v{to} is already the active version")
+        with self._lock:
+            self._conn.execute("UPDATE active SET version = ? WHERE name = ?", (to, name))
+        new = self.get(name)
+        assert new is not None
+        return current, new
+
+    def load(self, name: str, version: int | None = None) -> LoadedTool:
+        """The reviewed bytes of a tool, read from its merge commit; refuses on any hash mismatch."""
+        tool = self.get(name, version)
+        if tool is None:
+            raise UnknownTool(f"no deployed tool named {name!r}" if version is None
+                              else f"{name} has no version {version}")
+        assert tool.ref.commit is not None
+        data = self._forge.read_file(tool.ref.commit, tool_path(name))
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != tool.ref.sha256:
+            raise TamperedTool(
+                f"refusing to load {name} v{tool.ref.version}: {tool_path(name)} at {tool.ref.commit[:12]}"
+                f" has sha256 {digest[:16]}…, but the reviewed sha256 is {tool.ref.sha256[:16]}…")
+        return LoadedTool(tool=tool, code=data.decode("utf-8"))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+
+def _tool(row: sqlite3.Row) -> DeployedTool:
+    perms = json.loads(row["permissions"])
+    return DeployedTool(
+        ref=ToolRef(name=row["name"], version=row["version"], sha256=row["sha256"], commit=row["commit_sha"]),
+        request_id=row["request_id"], spec=json.loads(row["spec"]),
+        permissions=Permissions(net_hosts=tuple(perms["net_hosts"]), env_vars=tuple(perms["env_vars"])),
+        deployed_at=row["deployed_at"], active=bool(row["is_active"]))

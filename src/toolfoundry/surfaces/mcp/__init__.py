@@ -1,0 +1,1 @@
+"""The MCP server (``server.py``) and the transports it is served over (``transport.py``)."""

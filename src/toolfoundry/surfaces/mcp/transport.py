@@ -1,0 +1,146 @@
+"""Serving a ``FoundryServer`` over stdio or streamable HTTP, as ``toolfoundry serve`` does.
+
+Owns the transports and the HTTP bearer-token gate. stdio belongs to the client that started the
+process: stdout carries only protocol messages, everything else goes to stderr. HTTP binds to
+127.0.0.1 by default, keeps the SDK's DNS-rebinding protection (Host and Origin checks) on loopback,
+and refuses every request without ``Authorization: Bearer <token>`` unless auth was explicitly turned
+off — which is only allowed on a loopback address.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
+
+from toolfoundry.errors import UsageError
+from toolfoundry.surfaces.mcp.server import FoundryServer
+from toolfoundry.surfaces.web.security import is_loopback
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PATH = "/mcp"
+
+
+def serve_stdio(server: FoundryServer) -> None:
+    """Serve one client on this process's stdin/stdout until it closes them.
+
+    The SDK's stdio transport drops a line that is not a JSON-RPC message; here the client gets the
+    JSON-RPC error for it instead (parse error, or invalid request), as it does over HTTP.
+    """
+    async def run() -> None:
+        async with stdio_server() as (read, write):
+            send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+
+            async def answer_garbage() -> None:
+                async with send:
+                    async for item in read:
+                        if isinstance(item, Exception):
+                            await write.send(SessionMessage(_jsonrpc_error(item)))
+                        else:
+                            await send.send(item)
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(answer_garbage)
+                await server.server.run(receive, write, server.server.create_initialization_options())
+
+    anyio.run(run)
+
+
+def _jsonrpc_error(exc: Exception) -> types.JSONRPCError:
+    """The error reply to an inbound line the transport could not read as a JSON-RPC message (id unknown)."""
+    syntax = isinstance(exc, ValidationError) and any(e["type"] == "json_invalid" for e in exc.errors())
+    code, what = (types.PARSE_ERROR, "not JSON") if syntax else (types.INVALID_REQUEST, "not a JSON-RPC 2.0 message")
+    return types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(code=code, message=f"Invalid input: {what}"))
+
+
+def http_app(server: FoundryServer, *, host: str, token: str | None) -> ASGIApp:
+    """The streamable-HTTP app at ``/mcp``, behind the bearer-token gate when ``token`` is set."""
+    if token is None and not is_loopback(host):
+        raise UsageError(f"refusing to serve without a token on {host}, which is not a loopback address")
+    app: ASGIApp = server.server.streamable_http_app(streamable_http_path=PATH, host=host)
+    return app if token is None else BearerGate(app, token)
+
+
+class BearerGate:
+    """ASGI middleware: HTTP requests must carry ``Authorization: Bearer <token>`` (compared in constant time)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        if len(token) < 16:
+            raise UsageError("the bearer token must be at least 16 characters")
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or ()).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                body = json.dumps({"error": "unauthorized",
+                                   "message": "send Authorization: Bearer <token> (see `toolfoundry serve --help`)"}
+                                  ).encode()
+                await send({"type": "http.response.start", "status": 401,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"www-authenticate", b'Bearer realm="toolfoundry"'),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def serve_http(server: FoundryServer, *, host: str, port: int, token: str | None,
+               on_ready: Callable[[str], None]) -> None:
+    """Serve streamable HTTP until interrupted; ``on_ready(url)`` once listening (``port`` 0 picks a free one)."""
+    import uvicorn
+
+    app = http_app(server, host=host, token=token)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)  # connections queue from here on, before uvicorn takes the socket over
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    uv = uvicorn.Server(config)
+
+    async def run() -> None:
+        on_ready(f"http://{shown}:{bound}{PATH}")
+        await uv.serve(sockets=[sock])
+
+    try:
+        anyio.run(run)
+    finally:
+        sock.close()
+
+
+def token_file(home: Path) -> tuple[str, Path, bool]:
+    """The HTTP bearer token kept in ``<home>/mcp-token`` (mode 0600): (token, path, created now)."""
+    path = home / "mcp-token"
+    if path.is_file():
+        token = path.read_text(encoding="utf-8").strip()
+        if len(token) >= 16:
+            return token, path, False
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+    return token, path, True
