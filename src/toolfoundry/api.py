@@ -39,7 +39,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from toolfoundry import __version__
 from toolfoundry import settings as config
 from toolfoundry.core import JSON, CallResult, Candidate, Example, Outcome, ReviewDecision
 from toolfoundry.errors import NotInitialised, SandboxUnavailable, UsageError
@@ -57,6 +56,8 @@ from toolfoundry.store.changes import ChangeWatcher, ToolChange
 from toolfoundry.store.ledger import Ledger, RequestRow
 from toolfoundry.store.registry import DeployedTool, Registry
 from toolfoundry.store.search import Match, ToolIndex
+from toolfoundry.toolfile import code_digest
+from toolfoundry.version import __version__
 
 Listener = workflow.Listener
 
@@ -472,7 +473,7 @@ class Foundry:
         tool = self.registry.get(name)
         cached = self._code.get((name, tool.ref.version)) if tool is not None else None
         if tool is not None and cached is not None and cached[0] == tool.ref.commit \
-                and hashlib.sha256(cached[1].encode("utf-8")).hexdigest() == tool.ref.sha256:
+                and code_digest(cached[1]) == tool.ref.sha256:
             code = cached[1]
         else:
             loaded = self.registry.load(name)

@@ -49,9 +49,9 @@ from typing import Any
 
 import pytest
 
+from toolfoundry import toolfile
 from toolfoundry.api import Foundry, new_request_id
 from toolfoundry.core import JSON, CallResult, Candidate, Example, Outcome, Permissions, ToolRef, Verdict
-from toolfoundry.pipeline import workflow
 from toolfoundry.sandbox.settings import SandboxSettings
 from toolfoundry.sandbox.types import CaseResult, Limits, RunReport
 from toolfoundry.settings import load as load_settings
@@ -496,7 +496,7 @@ def deploy_unchecked(foundry: Foundry, code: str, examples: tuple[Example, ...] 
     today's checks reject are deployed through here, so the test exercises the sandbox a call really
     runs in — through the real ``foundry.call`` (the reviewed hash checked at load, the warm pool, the
     audit log). Only the tool contract is required (a call needs a spec). The steps are the workflow's:
-    the PR (``workflow.tool_files`` with the same trailers as ``pr_step``), the merge (``merge_step``),
+    the PR (``toolfile.tool_files`` with the same trailers as ``pr_step``), the merge (``merge_step``),
     the registry record, the hash-checked load and the ``deploy`` audit event (``load_step``). Use it only
     for the call-time layer; the same code's rejection by the pipeline is asserted separately.
     """
@@ -504,11 +504,11 @@ def deploy_unchecked(foundry: Foundry, code: str, examples: tuple[Example, ...] 
     permissions = permissions or Permissions()
     spec, findings = contract.parse_tool(code, name=name)
     assert spec is not None, [f.to_json() for f in findings]  # the attack is a well-formed tool
-    rid, version, digest = new_request_id(), foundry.registry.next_version(spec.name), workflow.sha256(code)
+    rid, version, digest = new_request_id(), foundry.registry.next_version(spec.name), toolfile.code_digest(code)
     candidate = Candidate(code=code, examples=examples, permissions=permissions, name=name)
     trailers = {"Foundry-Request": rid, "Tool-Name": spec.name, "Tool-Version": str(version),
                 "Tool-Sha256": digest}
-    foundry.forge.open_pr(request_id=rid, files=workflow.tool_files(candidate, spec, version, rid),
+    foundry.forge.open_pr(request_id=rid, files=toolfile.tool_files(candidate, spec, version, rid),
                           message=f"Add {spec.name} v{version}", trailers=trailers)
     commit = foundry.forge.merge(request_id=rid, message=f"Merge {spec.name} v{version}", trailers=trailers)
     ref = ToolRef(name=spec.name, version=version, sha256=digest, commit=commit)

@@ -12,27 +12,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from toolfoundry import toolfile
 from toolfoundry.errors import ForgeError, UsageError
 from toolfoundry.forge import names
 from toolfoundry.forge.git import Git, first_line
 
 MAX_TRIES = 50
 """How many times a merge or branch update is retried when ``main`` or the branch moved underneath it."""
-
-README = b"""# Tool repository (managed by toolfoundry)
-
-Every tool lives in its own directory:
-
-    tools/<name>/tool.py          the code: one module, one public function
-    tools/<name>/tool.toml        name, version, description, permissions, request id
-    tools/<name>/test_tool.py     pytest tests (optional)
-    tools/<name>/examples.json    acceptance examples: [{"args": {...}, "expect": ...}]
-
-Each proposed tool arrives as a branch `foundry/<request_id>` holding one commit and is merged into
-`main` once reviewed. Commits carry trailers (`Foundry-Request`, `Tool-Sha256`, ...) that link them
-to the foundry's audit log. Do not push to `main` by hand.
-"""
-
 
 class LocalForge:
     """A bare git repository on the local file system, used as the forge (implements ``core.Forge``)."""
@@ -50,7 +36,7 @@ class LocalForge:
             raise ForgeError(f"{self.repo} exists and is not a bare git repository")
         self._git.bare_init()
         if self._rev(names.MAIN) is None:
-            tree = self._tree_with(None, {"README.md": README})
+            tree = self._tree_with(None, {"README.md": toolfile.README})
             commit = self._commit(tree, [], names.commit_message("Initialise the tool repository", {}))
             self._git.run("update-ref", names.MAIN, commit, "", ok=(0, 1, 128))  # lost a race: fine
         roots = self._git.out("rev-list", "--max-parents=0", names.MAIN).split()

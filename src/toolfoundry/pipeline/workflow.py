@@ -25,11 +25,9 @@ and writes their results to the audit log.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -60,8 +58,9 @@ from toolfoundry.stages.assess import assess
 from toolfoundry.stages.review import QuorumResult, ReviewSubject, reviewers_for, run_quorum
 from toolfoundry.store.audit import AuditLog
 from toolfoundry.store.ledger import Ledger
-from toolfoundry.store.registry import Registry, tool_path
+from toolfoundry.store.registry import Registry
 from toolfoundry.store.search import ToolIndex
+from toolfoundry.toolfile import code_digest, tool_files
 
 Listener = Callable[[str, str, dict[str, JSON]], None]
 """Called as ``listener(request_id, kind, data)`` after each audit event the workflow writes."""
@@ -133,8 +132,8 @@ def _crashpoint(name: str) -> None:
 
 
 def sha256(text: str) -> str:
-    """Hex sha256 of a text's UTF-8 bytes: the hash that identifies a tool's code."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """Hex sha256 of a text's UTF-8 bytes (prompts and replies in the audit log)."""
+    return code_digest(text)
 
 
 def _stage(rid: str, v: Verdict, attempt: int) -> Verdict:
@@ -246,35 +245,6 @@ def reviewers_step(rid: str, candidate: Candidate, spec: ToolSpec, stages: tuple
                f"vote:{attempt}:{vote.reviewer}")
     _audit(rid, "review.quorum", "reviewers", {**result.to_json(), "attempt": attempt}, f"quorum:{attempt}")
     return result
-
-
-def tool_files(candidate: Candidate, spec: ToolSpec, version: int, rid: str) -> dict[str, bytes]:
-    """The files a tool version consists of in the tool repository (held-out examples are not among them)."""
-    base = f"tools/{spec.name}"
-    manifest = {"name": spec.name, "version": version, "description": spec.description.splitlines()[0]
-                if spec.description else "", "request": rid, "sha256": sha256(candidate.code),
-                "permissions": candidate.permissions.to_json()}
-    files = {tool_path(spec.name): candidate.code.encode("utf-8"),
-             f"{base}/tool.toml": _toml(manifest).encode("utf-8"),
-             f"{base}/examples.json": (json.dumps([e.to_json() for e in candidate.examples], indent=2)
-                                       + "\n").encode("utf-8")}
-    if candidate.tests:
-        files[f"{base}/test_tool.py"] = candidate.tests.encode("utf-8")
-    return files
-
-
-def _toml(data: dict[str, JSON]) -> str:
-    lines: list[str] = []
-    tables: list[str] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append(f"\n[{key}]")
-            tables += [f"{k} = {json.dumps(v)}" for k, v in value.items()]
-        else:
-            lines.append(f"{key} = {json.dumps(value)}")
-    text = "\n".join(lines + tables) + "\n"
-    tomllib.loads(text)  # what we write must read back
-    return text
 
 
 @DBOS.step()

@@ -22,7 +22,6 @@ the registry.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -42,6 +41,7 @@ from toolfoundry.sandbox.bwrap import ERROR_LINE_MAX, TAIL_CHARS, BwrapSandbox
 from toolfoundry.sandbox.launcher import Capture, Jailed, spawn
 from toolfoundry.sandbox.settings import PoolSettings
 from toolfoundry.sandbox.types import CaseResult, Limits, RunReport
+from toolfoundry.toolfile import code_digest
 
 Key = tuple[str, int, str]
 """A tool version: (name, version, sha256 of its code)."""
@@ -269,7 +269,7 @@ class WorkerPool:
     def call(self, *, key: Key, code: str, function: str, args: dict[str, JSON], permissions: Permissions,
              limits: Limits) -> RunReport:
         """Call ``function`` of the tool version ``key`` with ``args`` in a warm sandbox: one case."""
-        if hashlib.sha256(code.encode("utf-8")).hexdigest() != key[2]:
+        if code_digest(code) != key[2]:
             raise UsageError(f"the code given for {key[0]} v{key[1]} does not have the sha256 of its key")
         spec = _Spec(function=function, permissions=permissions, limits=limits)
         for _attempt in range(2):  # once more only when the sandbox died before starting this call

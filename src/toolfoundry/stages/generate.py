@@ -18,7 +18,7 @@ from importlib import resources
 
 from toolfoundry.core import JSON, Example, Finding, Permissions
 from toolfoundry.models.types import Message
-from toolfoundry.stages.contract import NAME_RE
+from toolfoundry.toolfile import NAME_RE
 
 _FENCE = re.compile(r"```[ \t]*([\w.+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 

@@ -8,7 +8,6 @@ the workflow do).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 from toolfoundry.core import JSON, Forge, Permissions, ToolRef
 from toolfoundry.errors import TamperedTool, UnknownTool, UsageError
 from toolfoundry.store.db import connect
+from toolfoundry.toolfile import code_digest, tool_path
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tools (
@@ -72,11 +72,6 @@ class LoadedTool:
     """What the registry recorded."""
     code: str
     """The source of ``tool.py`` read from the merge commit; its sha256 matched."""
-
-
-def tool_path(name: str) -> str:
-    """Where a tool's module lives in the tool repository."""
-    return f"tools/{name}/tool.py"
 
 
 class Registry:
@@ -185,7 +180,7 @@ class Registry:
                               else f"{name} has no version {version}")
         assert tool.ref.commit is not None
         data = self._forge.read_file(tool.ref.commit, tool_path(name))
-        digest = hashlib.sha256(data).hexdigest()
+        digest = code_digest(data)
         if digest != tool.ref.sha256:
             raise TamperedTool(
                 f"refusing to load {name} v{tool.ref.version}: {tool_path(name)} at {tool.ref.commit[:12]}"

@@ -21,20 +21,18 @@ Finding codes: ``contract.syntax``, ``contract.no-public-function``, ``contract.
 from __future__ import annotations
 
 import ast
-import re
 import time
 from typing import Any
 
-from toolfoundry.core import Finding, Param, ToolSpec, Verdict, verdict
+from toolfoundry.core import META_TOOL_NAMES, Finding, Param, ToolSpec, Verdict, verdict
 from toolfoundry.stages.contract.annotations import Scope, Unsupported, parse_string, schema_of, scope_of
 from toolfoundry.stages.contract.jsonschema import describe_value, validate
+from toolfoundry.toolfile import NAME_RE, NAME_RULE
 
 __all__ = ["NAME_RE", "RESERVED_NAMES", "check_args", "compare_versions", "parse_tool", "stage", "validate"]
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-RESERVED_NAMES = frozenset({"request_capability", "propose_tool", "request_status", "search_tools"})
+RESERVED_NAMES = META_TOOL_NAMES
 """Names of the meta-tools every agent is offered (MCP server, reference agent); no deployed tool may take one."""
-_NAME_RULE = "1 to 63 characters: lowercase letters, digits and underscores, starting with a letter"
 _FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 
@@ -63,7 +61,7 @@ def parse_tool(code: str, *, name: str | None = None,
         findings.append(Finding(
             code="contract.bad-name", file=file if name is None else "tool.toml",
             line=fn.lineno if name is None else None,
-            message=f"the tool name {tool_name!r} is not allowed: use {_NAME_RULE}"))
+            message=f"the tool name {tool_name!r} is not allowed: use {NAME_RULE}"))
     elif tool_name in RESERVED_NAMES:
         findings.append(Finding(
             code="contract.reserved-name", file=file if name is None else "tool.toml",

@@ -34,7 +34,6 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, Too
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from toolfoundry import __version__
 from toolfoundry.api import Foundry
 from toolfoundry.core import JSON, Candidate, Outcome
 from toolfoundry.errors import InfraError, TamperedTool, UnknownTool, UsageError
@@ -43,6 +42,7 @@ from toolfoundry.stages import contract
 from toolfoundry.store.changes import ToolChange
 from toolfoundry.store.registry import DeployedTool
 from toolfoundry.surfaces import metatools
+from toolfoundry.version import __version__
 
 log = logging.getLogger(__name__)
 

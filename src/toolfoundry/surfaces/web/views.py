@@ -16,7 +16,7 @@ from toolfoundry.core import JSON, Status
 from toolfoundry.errors import ToolfoundryError
 from toolfoundry.store.audit import Event
 from toolfoundry.store.ledger import RequestRow
-from toolfoundry.store.registry import tool_path
+from toolfoundry.toolfile import tool_path
 
 STATUSES: tuple[Status, ...] = ("pending_review", "running", "deployed", "rejected", "failed")
 

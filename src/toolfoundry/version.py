@@ -1,0 +1,3 @@
+"""The release of toolfoundry (the package's version, and the DBOS application version of its workflows)."""
+
+__version__ = "0.1.0"
