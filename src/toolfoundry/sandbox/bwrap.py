@@ -32,8 +32,6 @@ import secrets
 import shutil
 import stat
 import subprocess
-import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,16 +39,17 @@ from pathlib import Path
 from toolfoundry.core import JSON, Permissions
 from toolfoundry.errors import SandboxUnavailable
 from toolfoundry.sandbox import landlock, protocol, seccomp
-from toolfoundry.sandbox.launcher import MERGED_USR, Capture, Completed, Jail, jail_argv, launch
-from toolfoundry.sandbox.netproxy import EgressProxy, Refusal
+from toolfoundry.sandbox.jail import MERGED_USR, Jail, jail_argv
+from toolfoundry.sandbox.launcher import Capture, Completed, launch
+from toolfoundry.sandbox.netproxy import EgressProxy, NetLog
 from toolfoundry.sandbox.settings import SandboxSettings
+from toolfoundry.sandbox.staging import staged, staging_dir, under, usable
 from toolfoundry.sandbox.types import Limits, RunReport, TestReport
 
 HARNESS_FILES = (Path(__file__).with_name("runner.py"), Path(__file__).with_name("landlock.py"))
 NET_HARNESS_FILES = (Path(__file__).with_name("netfwd.py"),)
 HARNESS = "/harness/runner.py"
 EGRESS_SOCKET = "/run/egress.sock"
-REFUSALS_KEPT = 50
 PROBE = ("import os, sys\nstatus = open('/proc/self/status').read()\n"
          "seccomp = status.split('Seccomp:')[1].split()[0] if 'Seccomp:' in status else 'none'\n"
          "sys.stdout.write('toolfoundry-sandbox-ok %d %s' % (os.getuid(), seccomp))")
@@ -72,31 +71,6 @@ class _Ready:
     staging: str
     landlock: int
     bwrap_version: str
-
-
-class NetLog:
-    """The egress proxy's refusals for one sandbox, taken per run or per call. Thread-safe, bounded."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: list[str] = []
-        self._dropped = 0
-
-    def add(self, refusal: Refusal) -> None:
-        """Record one refusal (the proxy calls this from its connection thread)."""
-        host = f"[{refusal.host}]" if ":" in refusal.host else refusal.host
-        with self._lock:
-            if len(self._items) < REFUSALS_KEPT:
-                self._items.append(f"{refusal.method} {host}:{refusal.port}: {refusal.reason}"[:500])
-            else:
-                self._dropped += 1
-
-    def take(self) -> tuple[str, ...]:
-        """Everything recorded since the last ``take``, and forget it."""
-        with self._lock:
-            items, dropped = self._items, self._dropped
-            self._items, self._dropped = [], 0
-        return (*items, f"... and {dropped} more refusals") if dropped else tuple(items)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,7 +170,7 @@ class BwrapSandbox:
         assert ready is not None
         binds = list(ready.binds)
         pytest_path = self.settings.pytest_path
-        if os.path.isdir(pytest_path) and not _under(os.path.realpath(pytest_path), "/usr"):
+        if os.path.isdir(pytest_path) and not under(os.path.realpath(pytest_path), "/usr"):
             binds.append((pytest_path, pytest_path))
         net = bool(permissions.net_hosts)
         program = seccomp.build(allow_inet=net)
@@ -210,7 +184,7 @@ class BwrapSandbox:
                 log = NetLog()
                 proxy = stack.enter_context(EgressProxy(permissions.net_hosts, on_refusal=log.add))
                 sockets = ((str(proxy.start()), EGRESS_SOCKET),)
-            root = stack.enter_context(_staged(ready.staging, files, harness))
+            root = stack.enter_context(staged(ready.staging, files, harness))
             binds += [(os.path.join(root, "tool"), "/tool"), (os.path.join(root, "harness"), "/harness")]
             fd = seccomp.memfd(program)
             stack.callback(os.close, fd)
@@ -242,18 +216,18 @@ class BwrapSandbox:
         if python is None or not os.path.isfile(python):
             raise SandboxUnavailable(f"the sandbox interpreter {s.python} does not exist: {PYTHON_HINT}")
         for path in (python, os.path.realpath(python)):
-            if not _usable(path, uid, gid, root=root, bits=stat.S_IROTH | stat.S_IXOTH):
+            if not usable(path, uid, gid, root=root, bits=stat.S_IROTH | stat.S_IXOTH):
                 raise SandboxUnavailable(f"the sandbox interpreter {python} is not readable by the sandbox "
                                          f"uid {uid}: {PYTHON_HINT}")
         binds: tuple[tuple[str, str], ...] = ()
         real = os.path.realpath(python)
-        if not _under(real, "/usr"):
+        if not under(real, "/usr"):
             prefix = os.path.dirname(os.path.dirname(real))
             binds = ((prefix, prefix),)
         program = seccomp.build(allow_inet=False)
         seccomp.build(allow_inet=True)
         ready = _Ready(bwrap=bwrap, python=python, binds=binds, user=(uid, gid) if root else None,
-                       uid=uid, gid=gid, staging=_staging_dir(uid, gid, root=root), landlock=landlock.abi(),
+                       uid=uid, gid=gid, staging=staging_dir(uid, gid, root=root), landlock=landlock.abi(),
                        bwrap_version=_bwrap_version(bwrap))
         fd = seccomp.memfd(program)
         try:
@@ -319,72 +293,3 @@ def _launch_problems(done: Completed, limits: Limits) -> list[str]:
     if not done.timed_out and done.exit_code != 0:
         problems.append(f"the sandbox exited with status {done.exit_code}")
     return problems
-
-
-def _under(path: str, directory: str) -> bool:
-    return path == directory or path.startswith(directory.rstrip("/") + "/")
-
-
-def _usable(path: str, uid: int, gid: int, *, root: bool, bits: int) -> bool:
-    """Can ``uid``/``gid`` (no supplementary groups) reach ``path`` and use it with ``bits``?"""
-    if not root:
-        return os.access(path, os.R_OK | os.X_OK if bits & stat.S_IXOTH else os.R_OK)
-    parts = Path(os.path.abspath(path)).parts
-    for depth in range(1, len(parts)):
-        if not _allowed(os.path.join(*parts[:depth]), uid, gid, stat.S_IXOTH):
-            return False
-    return _allowed(path, uid, gid, bits)
-
-
-def _allowed(path: str, uid: int, gid: int, bits: int) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    if st.st_uid == uid:
-        mode = st.st_mode >> 6
-    elif st.st_gid == gid:
-        mode = st.st_mode >> 3
-    else:
-        mode = st.st_mode
-    return mode & bits == bits
-
-
-def _staging_dir(uid: int, gid: int, *, root: bool) -> str:
-    """A host directory the sandbox uid can traverse, for the per-run read-only files."""
-    # only a parent for mkdtemp's fresh 0700-then-0755 directory, never a predictable path
-    for candidate in (tempfile.gettempdir(), "/var/tmp", "/tmp"):  # noqa: S108
-        if os.path.isdir(candidate) and _usable(candidate, uid, gid, root=root, bits=stat.S_IXOTH):
-            return candidate
-    raise SandboxUnavailable("no temporary directory is traversable by the sandbox uid "
-                             f"{uid} (tried $TMPDIR, /var/tmp, /tmp)")
-
-
-@contextlib.contextmanager
-def _staged(base: str, files: dict[str, str], harness: tuple[Path, ...]) -> Iterator[str]:
-    """A fresh directory ``tool/<files>`` + ``harness/<harness files>``, readable by all, writable by us only."""
-    root = tempfile.mkdtemp(prefix="toolfoundry-run-", dir=base)
-    try:
-        # world-readable on purpose: the sandbox uid must read the tool; only we can write
-        os.chmod(root, 0o755)  # noqa: S103
-        for sub in ("tool", "harness"):
-            os.mkdir(os.path.join(root, sub))
-            os.chmod(os.path.join(root, sub), 0o755)  # noqa: S103
-        for name, text in files.items():
-            _write(os.path.join(root, "tool", name), text.encode("utf-8"))
-        for source in harness:
-            _write(os.path.join(root, "harness", source.name), source.read_bytes())
-        yield root
-    finally:
-        shutil.rmtree(root)
-
-
-def _write(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    try:
-        os.fchmod(fd, 0o644)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)

@@ -1,6 +1,6 @@
 """Start bubblewrap, feed it, wait for it, and kill it: the host-side process mechanics of the sandbox.
 
-Owns the bwrap command line (:func:`jail_argv`), starting it (:func:`spawn`) and one run of it to
+Owns starting bwrap (:func:`spawn`) with the command line of ``jail.py``, and one run of it to
 completion (:func:`launch`): a non-root uid, an empty environment, its own process group, the
 seccomp program handed over as an inherited fd, stdin written and stdout/stderr read concurrently
 through one ``select.poll`` with a cap per stream, and a wall-clock deadline waited on with a pidfd
@@ -15,14 +15,7 @@ once (checked to be bwrap's child, or in bwrap's new pid namespace), and :meth:`
 it through that pidfd first — the death of a pid namespace's init kills every process in the
 namespace — waits for it, and only then kills bwrap's process group.
 
-The jail (``jail_argv``): every namespace unshared (user, ipc, pid, net, uts, cgroup, mount),
-``--disable-userns`` (no nested user namespace), ``--cap-drop ALL``, ``--new-session`` (no TIOCSTI
-into the caller's terminal), ``--die-with-parent``, ``--as-pid-1`` (the trusted runner is pid 1),
-``/usr`` and the merged-``/usr`` links read-only, the extra read-only binds, ``/proc``, a
-read-only ``/dev`` whose ``/dev/pts`` is hidden under an empty read-only tmpfs, a ``--size``d
-tmpfs at ``/tmp`` (the only writable place, and the working directory), ``--remount-ro /``, and
-``--seccomp FD``. Unix sockets listed in ``Jail.sockets`` (the egress proxy's, when a tool has
-network hosts) are bound read-only at their sandbox paths — connecting needs no writable mount.
+The jail itself — its namespaces, mounts and seccomp — is ``jail.py``'s command line.
 """
 
 from __future__ import annotations
@@ -37,44 +30,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-MERGED_USR = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-SCRATCH = "/tmp"  # noqa: S108 - the sandbox's own size-limited tmpfs, not the host's /tmp
 GRACE_SECONDS = 1.0
 CHUNK = 1 << 16
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Jail:
-    """What one sandbox looks like from inside."""
-
-    binds: tuple[tuple[str, str], ...]
-    """Read-only bind mounts (host path, sandbox path), beyond /usr and its merged-/usr links."""
-    scratch_bytes: int
-    """Size of the tmpfs mounted at /tmp, the only writable place and the working directory."""
-    seccomp_fd: int | None
-    """An fd (inherited by bwrap: list it in ``pass_fds``) holding the seccomp BPF program; None only
-    for the bare probe that checks bwrap itself starts."""
-    sockets: tuple[tuple[str, str], ...] = ()
-    """Host unix sockets to expose (host path, sandbox path), e.g. the egress proxy at /run/egress.sock."""
-
-
-def jail_argv(bwrap: str, jail: Jail, command: Sequence[str]) -> list[str]:
-    """The bwrap command line that runs ``command`` in ``jail``."""
-    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-            "--new-session", "--as-pid-1", "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr"]
-    for path in MERGED_USR:
-        if os.path.islink(path):
-            argv += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path):
-            argv += ["--ro-bind", path, path]
-    for host, inside in jail.binds + jail.sockets:
-        argv += ["--ro-bind", host, inside]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/pts", "--remount-ro", "/dev/pts",
-             "--remount-ro", "/dev", "--size", str(jail.scratch_bytes), "--tmpfs", SCRATCH,
-             "--remount-ro", "/", "--chdir", SCRATCH]
-    if jail.seccomp_fd is not None:
-        argv += ["--seccomp", str(jail.seccomp_fd)]
-    return [*argv, "--", *command]
 
 
 class Capture:

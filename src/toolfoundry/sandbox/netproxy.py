@@ -23,40 +23,27 @@ allowed relays bytes to that one destination only; it is not re-checked per pipe
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
-import re
 import selectors
 import shutil
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import urlsplit
 
 from toolfoundry.errors import UsageError
-from toolfoundry.sandbox.netfwd import CHUNK, relay
+from toolfoundry.sandbox.netfwd import relay
+from toolfoundry.sandbox.nethttp import LINGER_SECONDS, HttpError, Request, parse_request, read_head, reply
+from toolfoundry.sandbox.netrules import Address, Rules, ip_of, is_public, split_authority
 
-MAX_HEAD = 64 * 1024
 IDLE_SECONDS = 60.0
 CONNECT_SECONDS = 10.0
 MAX_CONNECTIONS = 64
-LINGER_SECONDS = 2.0
-DEFAULT_PORTS = (80, 443)
-HOP_BY_HOP = frozenset({"host", "connection", "proxy-connection", "keep-alive", "proxy-authorization",
-                        "proxy-authenticate", "te", "upgrade"})
-FRAMING = frozenset({"content-length", "transfer-encoding"})  # the body is piped as is: keep its framing
-REASONS = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway", 503: "Service Unavailable"}
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 
-Address = tuple[int, tuple[str, int]]
-"""A place to connect to: (address family, (address, port))."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,191 +62,10 @@ class Refusal:
     """When, as ISO 8601 UTC (the audit log's format)."""
 
 
-class _HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 class _Denied(Exception):
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.reason)
         self.refusal = refusal
-
-
-# ── allow rules ─────────────────────────────────────────────────────────────────────────────────
-
-
-def normalise_host(host: str) -> str:
-    """Lowercase, brackets and a trailing dot removed; IP literals in canonical form."""
-    host = host.strip().removeprefix("[").removesuffix("]").lower().rstrip(".")
-    ip = _ip(host)
-    return str(ip) if ip is not None else host
-
-
-def split_authority(text: str) -> tuple[str, int | None]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 literal → (normalised host, port or None)."""
-    if text.startswith("["):
-        inside, bracket, after = text[1:].partition("]")
-        if not bracket or (after and not after.startswith(":")):
-            raise ValueError(f"bad authority {text!r}")
-        host, port_text = inside, after[1:] if after else None
-    elif text.count(":") > 1:
-        host, port_text = text, None
-    else:
-        host, colon, port_text = text.partition(":")
-        port_text = port_text if colon else None
-    host = normalise_host(host)
-    if not (_ip(host) is not None or _NAME.fullmatch(host)):
-        raise ValueError(f"bad host {host!r}")
-    if port_text is None:
-        return host, None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"bad port {port_text!r}")
-    return host, int(port_text)
-
-
-class Rules:
-    """The (host, port) pairs a tool may reach, built from its approved ``net_hosts``."""
-
-    def __init__(self, entries: tuple[str, ...]) -> None:
-        pairs: set[tuple[str, int]] = set()
-        for entry in entries:
-            if "*" in entry:
-                raise UsageError(f"net_hosts entry {entry!r}: wildcards are not supported, list each host")
-            try:
-                host, port = split_authority(entry.strip())
-            except ValueError as exc:
-                raise UsageError(f"net_hosts entry {entry!r}: {exc}") from None
-            pairs.update((host, p) for p in ((port,) if port else DEFAULT_PORTS))
-        self.pairs = frozenset(pairs)
-
-    def allows(self, host: str, port: int) -> bool:
-        """True when ``host`` (any spelling) on ``port`` is listed."""
-        return (normalise_host(host), port) in self.pairs
-
-    def why_not(self, host: str, port: int) -> str:
-        """The one-line reason a refused (host, port) is refused."""
-        if any(h == host for h, _ in self.pairs):
-            return f"port {port} of {host} not in this tool's approved net_hosts"
-        return f"host not in this tool's approved net_hosts: {host}"
-
-
-def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        return None
-
-
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.partition("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-# ── the HTTP proxy protocol ─────────────────────────────────────────────────────────────────────
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    method: str
-    host: str
-    port: int
-    upstream_head: bytes
-    """What to send the origin first: the rewritten request head, or nothing for CONNECT."""
-
-
-def _read_head(sock: socket.socket, timeout: float) -> tuple[bytes, bytes]:
-    """Read up to the blank line: (head without it, bytes already read after it)."""
-    deadline = time.monotonic() + timeout
-    buf = bytearray()
-    while True:
-        end = buf.find(b"\r\n\r\n")
-        if end > MAX_HEAD or (end < 0 and len(buf) > MAX_HEAD):
-            raise _HttpError(400, f"request header larger than {MAX_HEAD // 1024} KiB")
-        if end >= 0:
-            return bytes(buf[:end]), bytes(buf[end + 4:])
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        chunk = sock.recv(CHUNK)
-        if not chunk:
-            raise _HttpError(400, "connection closed before the end of the request header")
-        buf += chunk
-
-
-def _parse_request(head: bytes) -> _Request:
-    lines = head.decode("latin-1").split("\r\n")
-    if any("\r" in line or "\n" in line for line in lines):
-        raise _HttpError(400, "bare CR or LF in the request header")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or parts[2] not in ("HTTP/1.1", "HTTP/1.0"):
-        raise _HttpError(400, "malformed request line")
-    method, target, version = parts
-    if not (target.isascii() and target.isprintable()):
-        raise _HttpError(400, "malformed request target")
-    headers = [_header(line) for line in lines[1:]]
-    if method == "CONNECT":
-        try:
-            host, port = split_authority(target)
-        except ValueError as exc:
-            raise _HttpError(400, f"CONNECT needs host:port ({exc})") from None
-        if port is None:
-            raise _HttpError(400, "CONNECT needs host:port")
-        return _Request(method, host, port, b"")
-    return _absolute(method, target, version, headers)
-
-
-def _header(line: str) -> tuple[str, str]:
-    name, colon, value = line.partition(":")
-    if not colon or not _TOKEN.fullmatch(name):
-        raise _HttpError(400, "malformed header line")
-    return name, value.strip()
-
-
-def _absolute(method: str, target: str, version: str, headers: list[tuple[str, str]]) -> _Request:
-    """An absolute-URI request → its origin and the head to send it (origin form, Connection: close)."""
-    if target[:8].lower() == "https://":
-        raise _HttpError(400, "https URLs go through CONNECT, not an absolute-URI request")
-    if target[:7].lower() != "http://":
-        raise _HttpError(400, "a proxy request needs an absolute http:// URL or CONNECT")
-    try:
-        url = urlsplit(target)
-        host, port = split_authority(url.netloc.rpartition("@")[2])
-    except ValueError as exc:
-        raise _HttpError(400, f"malformed URL ({exc})") from None
-    port = port or 80
-    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    shown = f"[{host}]" if ":" in host else host
-    authority = shown if port == 80 else f"{shown}:{port}"
-    named = {t.strip().lower() for n, v in headers if n.lower() == "connection" for t in v.split(",")}
-    dropped = HOP_BY_HOP | (named - FRAMING)
-    kept = "".join(f"{n}: {v}\r\n" for n, v in headers if n.lower() not in dropped)
-    head = f"{method} {path} {version}\r\nHost: {authority}\r\n{kept}Connection: close\r\n\r\n"
-    return _Request(method, host, port, head.encode("latin-1"))
-
-
-def _reply(sock: socket.socket, status: int, message: str, *, linger: bool = True) -> None:
-    """Send a short text/plain response; with ``linger``, read what the client still sends before closing.
-
-    Closing with unread input would reset the connection and could destroy the response in flight.
-    """
-    body = f"{message}\n".encode()
-    head = (f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
-    with contextlib.suppress(OSError):
-        sock.settimeout(LINGER_SECONDS)
-        sock.sendall(head + body)
-        sock.shutdown(socket.SHUT_WR)
-        if not linger:
-            return
-        deadline = time.monotonic() + LINGER_SECONDS
-        while time.monotonic() < deadline and sock.recv(CHUNK):
-            pass
-
-
-# ── the proxy ───────────────────────────────────────────────────────────────────────────────────
 
 
 class EgressProxy:
@@ -346,7 +152,7 @@ class EgressProxy:
     def _spawn(self, client: socket.socket) -> None:
         if not self._slots.acquire(blocking=False):
             with client:
-                _reply(client, 503, "too many connections through this tool's egress proxy", linger=False)
+                reply(client, 503, "too many connections through this tool's egress proxy", linger=False)
             return
         thread = threading.Thread(target=self._serve, args=(client,), name="egress conn", daemon=True)
         with self._lock:
@@ -366,11 +172,11 @@ class EgressProxy:
 
     def _handle(self, client: socket.socket) -> None:
         try:
-            head, rest = _read_head(client, self.idle_seconds)
-            request = _parse_request(head)
+            head, rest = read_head(client, self.idle_seconds)
+            request = parse_request(head)
             upstream = self._connect(request, self._destination(request))
-        except _HttpError as exc:
-            _reply(client, exc.status, exc.message)
+        except HttpError as exc:
+            reply(client, exc.status, exc.message)
             return
         except _Denied as denied:
             self._refuse(client, denied.refusal)
@@ -394,7 +200,7 @@ class EgressProxy:
                 with self._lock:
                     self._open.discard(upstream)
 
-    def _destination(self, request: _Request) -> list[Address]:
+    def _destination(self, request: Request) -> list[Address]:
         """Where ``request`` may go, or ``_Denied``: the rules, then resolution, then the address check."""
         host, port = request.host, request.port
         if not self.rules.allows(host, port):
@@ -403,14 +209,14 @@ class EgressProxy:
         if mapped is not None:
             return _addresses(mapped[0], mapped[1])
         addresses = _addresses(host, port)
-        if _ip(host) is None:
+        if ip_of(host) is None:
             for _family, (address, _port) in addresses:
-                if not _public(address) and not self.rules.allows(address, port):
+                if not is_public(address) and not self.rules.allows(address, port):
                     raise _Denied(self._refusal(request, f"{host} resolves to non-public address {address}, "
                                                          "which is not in this tool's approved net_hosts"))
         return addresses
 
-    def _connect(self, request: _Request, addresses: list[Address]) -> socket.socket:
+    def _connect(self, request: Request, addresses: list[Address]) -> socket.socket:
         for family, sockaddr in addresses:
             sock = socket.socket(family, socket.SOCK_STREAM)
             try:
@@ -419,9 +225,9 @@ class EgressProxy:
                 return sock
             except OSError:
                 sock.close()
-        raise _HttpError(502, f"cannot connect to {request.host}:{request.port}")
+        raise HttpError(502, f"cannot connect to {request.host}:{request.port}")
 
-    def _refusal(self, request: _Request, reason: str) -> Refusal:
+    def _refusal(self, request: Request, reason: str) -> Refusal:
         return Refusal(host=request.host, port=request.port, method=request.method, reason=reason,
                        at=datetime.now(UTC).isoformat(timespec="microseconds"))
 
@@ -432,7 +238,7 @@ class EgressProxy:
             if self.on_refusal is not None:
                 self.on_refusal(refusal)
         finally:
-            _reply(client, 403, refusal.reason)
+            reply(client, 403, refusal.reason)
 
 
 def _addresses(host: str, port: int) -> list[Address]:
@@ -440,6 +246,35 @@ def _addresses(host: str, port: int) -> list[Address]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise _HttpError(502, f"cannot resolve {host}") from None
+        raise HttpError(502, f"cannot resolve {host}") from None
     return [(family, (str(sockaddr[0]), int(sockaddr[1]))) for family, _t, _p, _c, sockaddr in infos
             if family in (socket.AF_INET, socket.AF_INET6)]
+
+
+REFUSALS_KEPT = 50
+"""Refusals a ``NetLog`` keeps per run or call; beyond that it counts them."""
+
+
+class NetLog:
+    """The egress proxy's refusals for one sandbox, taken per run or per call. Thread-safe, bounded."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[str] = []
+        self._dropped = 0
+
+    def add(self, refusal: Refusal) -> None:
+        """Record one refusal (the proxy calls this from its connection thread)."""
+        host = f"[{refusal.host}]" if ":" in refusal.host else refusal.host
+        with self._lock:
+            if len(self._items) < REFUSALS_KEPT:
+                self._items.append(f"{refusal.method} {host}:{refusal.port}: {refusal.reason}"[:500])
+            else:
+                self._dropped += 1
+
+    def take(self) -> tuple[str, ...]:
+        """Everything recorded since the last ``take``, and forget it."""
+        with self._lock:
+            items, dropped = self._items, self._dropped
+            self._items, self._dropped = [], 0
+        return (*items, f"... and {dropped} more refusals") if dropped else tuple(items)
