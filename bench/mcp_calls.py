@@ -109,8 +109,7 @@ def change_latency(home: Path, server: FoundryServer, deploys: int, tmp: Path) -
                 assert proc.returncode == 0, proc.stderr
                 with anyio.fail_after(10):
                     await event[0].wait()
-                tool = server.foundry.registry.get(f"add_{i}")
-                assert tool is not None
+                tool = next(t for t in server.foundry.tools() if t.ref.name == f"add_{i}")
                 deployed = datetime.fromisoformat(tool.deployed_at)
                 samples.append((arrived[-1] - deployed).total_seconds() * 1000)
         return samples

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from toolfoundry.api import Foundry
 from toolfoundry.core import Candidate, Example, Permissions
+from toolfoundry.sandbox.bwrap import BwrapSandbox
 from toolfoundry.sandbox.pool import WorkerPool
 from toolfoundry.settings import load as load_settings
 from toolfoundry.stages import checks, contract, oracle
@@ -123,6 +124,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tf-bench-") as tmp:
         settings = load_settings(Path(tmp) / "home", {}, user="bench")
         Foundry.init(settings)
+        sandbox = BwrapSandbox(settings.sandbox)
         with Foundry(settings) as foundry:
             namespace: dict[str, object] = {}
             exec(compile(TOOL, "tool.py", "exec"), namespace)  # noqa: S102 — our own benchmark tool, the floor
@@ -139,10 +141,10 @@ def main() -> None:
             args = {"text": "The cat sat. The cat ran!"}
             limits = settings.call_limits
             rows.append(("cold BwrapSandbox.run_cases, 1 case, every layer", measure(
-                lambda: foundry.sandbox.run_cases(code=TOOL, function="text_stats", cases=[args],
+                lambda: sandbox.run_cases(code=TOOL, function="text_stats", cases=[args],
                                                   permissions=Permissions(), limits=limits), ns.runs),
                 "what a fresh hardened sandbox per call would cost"))
-            pool = WorkerPool(foundry.sandbox, settings.pool)
+            pool = WorkerPool(sandbox, settings.pool)
             key = ("text_stats", 1, hashlib.sha256(TOOL.encode()).hexdigest())
 
             def warm() -> None:
@@ -166,8 +168,8 @@ def main() -> None:
                 spec, v = contract.stage(TOOL)
                 assert spec is not None and v.ok
                 assert checks.run_checks(TOOL, spec, Candidate(code=TOOL).permissions).ok
-                assert foundry.sandbox.run_pytest(code=TOOL, tests=TESTS, limits=settings.test_limits).exit_code == 0
-                assert oracle.evaluate(foundry.sandbox, code=TOOL, function=spec.function, examples=EXAMPLES,
+                assert sandbox.run_pytest(code=TOOL, tests=TESTS, limits=settings.test_limits).exit_code == 0
+                assert oracle.evaluate(sandbox, code=TOOL, function=spec.function, examples=EXAMPLES,
                                        holdout=(), permissions=Candidate(code=TOOL).permissions,
                                        limits=settings.test_limits).ok
             rows.append(("validate a 50-line tool (contract+checks+tests+oracle)", measure(validate, ns.runs),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -14,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from toolfoundry.api import Foundry
+from toolfoundry.home import close_parts, open_parts
+from toolfoundry.models.cache import ModelCache
+from toolfoundry.pipeline.parts import Parts
 from toolfoundry.settings import Settings
 from toolfoundry.settings import load as load_settings
 
@@ -61,6 +65,23 @@ def foundry(home: Path) -> Iterator[Foundry]:
         yield f
     finally:
         f.close()
+
+
+@contextlib.contextmanager
+def home_parts(settings: Settings) -> Iterator[Parts]:
+    """The home's stores, forge and sandbox, opened beside the facade: what the pipeline itself works with."""
+    opened = open_parts(settings, ModelCache(settings.model_env, settings.generation.model_settings()))
+    try:
+        yield opened
+    finally:
+        close_parts(opened)
+
+
+@pytest.fixture
+def parts(foundry: Foundry) -> Iterator[Parts]:
+    """The parts of the ``foundry`` fixture's home (a test looks behind the facade only through these)."""
+    with home_parts(foundry.settings) as opened:
+        yield opened
 
 
 def run_cli(home: Path | None, *args: str, user: str = "tester", env: dict[str, str] | None = None,

@@ -24,8 +24,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("toolfoundry.stages.contract", "toolfoundry.stages.checks", "toolfoundry.stages.tests", "toolfoundry.stages.oracle",
      "toolfoundry.stages.assess", "toolfoundry.stages.generate", "toolfoundry.stages.review",
      "toolfoundry.stages.policy", "toolfoundry.stages"),
-    ("toolfoundry.settings",),
     ("toolfoundry.pipeline",),
+    ("toolfoundry.settings",),
     ("toolfoundry.home", "toolfoundry.calls"),
     ("toolfoundry.api",),
     ("toolfoundry.surfaces",),
@@ -158,4 +158,4 @@ def test_the_checker_sees_a_cycle_and_an_upward_import(tmp_path: Path) -> None:
     assert list(imports("toolfoundry.a", known["toolfoundry.a"], known)) == [("toolfoundry.b", 1)]
     assert list(imports("toolfoundry.b", known["toolfoundry.b"], known)) == [("toolfoundry.a", 2)]
     assert unit("toolfoundry.stages.policy.file") == (5, "toolfoundry.stages.policy")
-    assert unit("toolfoundry.sandbox.pool")[0] < unit("toolfoundry.settings")[0]
+    assert unit("toolfoundry.sandbox.pool")[0] < unit("toolfoundry.settings")[0] < unit("toolfoundry.home")[0]

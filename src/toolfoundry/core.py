@@ -85,6 +85,15 @@ class Finding:
     actual: JSON = None
     """What the tool produced, where relevant."""
 
+    @property
+    def where(self) -> str:
+        """``tool.py:12``, ``tool.py`` or "" — where the finding is, as every surface shows it."""
+        return f"{self.file}:{self.line}" if self.file and self.line else (self.file or "")
+
+    def headline(self) -> str:
+        """``[code] where: message`` in one line, the way findings are rendered for people and models."""
+        return f"[{self.code}]{' ' + self.where if self.where else ''}: {self.message}"
+
     def to_json(self) -> dict[str, JSON]:
         """The finding as a JSON object; absent optional parts are left out."""
         out: dict[str, JSON] = {"code": self.code, "message": self.message, "severity": self.severity}
@@ -478,6 +487,16 @@ class CallResult:
     """The exact version that ran."""
     ms: float = 0.0
     """Wall time of the call, in milliseconds."""
+
+    @classmethod
+    def failed(cls, error_type: str, message: str) -> CallResult:
+        """A call that did not return a value: ``error_type`` (``ValueError``, ``Timeout``, ``UsageError``, ...)."""
+        return cls(ok=False, error={"type": error_type, "message": message})
+
+    def error_text(self) -> str:
+        """``<type>: <message>``: how every surface tells a model that the call failed."""
+        error = self.error or {}
+        return f"{error.get('type', 'Error')}: {error.get('message', '')}"
 
     def to_json(self) -> dict[str, JSON]:
         """``{"ok": true, "result": ...}`` or ``{"ok": false, "error": {...}}``."""

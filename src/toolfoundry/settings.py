@@ -18,6 +18,7 @@ from typing import Any
 
 from toolfoundry.errors import UsageError
 from toolfoundry.models.settings import GenerationSettings
+from toolfoundry.pipeline.settings import PipelineSettings
 from toolfoundry.sandbox.settings import PoolSettings, SandboxSettings
 from toolfoundry.sandbox.types import Limits
 from toolfoundry.stages.policy import file as _policy_file
@@ -50,10 +51,14 @@ class Settings:
     """Warm sandboxes for calls of deployed tools."""
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     """Model-driven generation and the reference agent."""
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    """Model-driven generation and the reference agent."""
     model_env: dict[str, str] = field(default_factory=dict, repr=False)
     """The MODEL_ENV variables that were set, for the model backends; never logged."""
     crash_after: str | None = None
     """Fault injection for the durability tests: SIGKILL this process right after the named point."""
+    mcp_token: str | None = field(default=None, repr=False)
+    """``$TOOLFOUNDRY_MCP_TOKEN``: the bearer token `serve --transport http` requires (else ``<home>/mcp-token``)."""
 
     @property
     def repo(self) -> Path:
@@ -154,6 +159,12 @@ DEFAULT_TOML = """\
 # cpu_seconds = 20
 # memory_mb = 512
 
+[pipeline]
+# How many requests one process validates at once (default: the number of cores), and how often, in
+# seconds, it looks for a request to start.
+# concurrency = 2
+# poll_seconds = 0.05
+
 [pool]
 # Deployed tools are called through warm sandboxes, one trust domain per tool version.
 # The most serving sandboxes per tool version; more concurrent calls of one version wait.
@@ -208,12 +219,13 @@ def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | No
         generation = dataclasses.replace(generation, model=env["TOOLFOUNDRY_MODEL"])
     return dataclasses.replace(settings, sandbox=sandbox, generation=generation,
                                model_env={k: env[k] for k in MODEL_ENV if env.get(k)},
-                               crash_after=env.get("TOOLFOUNDRY_CRASH_AFTER") or None)
+                               crash_after=env.get("TOOLFOUNDRY_CRASH_AFTER") or None,
+                               mcp_token=env.get("TOOLFOUNDRY_MCP_TOKEN") or None)
 
 
 def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: str | None = None) -> Settings:
     """Apply the sections of a parsed toolfoundry.toml (``text``, the raw file, gives errors line numbers)."""
-    unknown = set(data) - {"policy", "sandbox", "limits", "generation", "pool"}
+    unknown = set(data) - {"policy", "sandbox", "limits", "generation", "pool", "pipeline"}
     if unknown:
         raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}")
     policy_values, rules = _policy_file.parse(data.get("policy", {}), where=where, text=text)
@@ -228,8 +240,11 @@ def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: s
     generation = _merge(GenerationSettings, settings.generation, data.get("generation", {}),
                         f"{where} [generation]")
     pool = _merge(PoolSettings, settings.pool, data.get("pool", {}), f"{where} [pool]")
+    pipeline = _merge(PipelineSettings, settings.pipeline, data.get("pipeline", {}), f"{where} [pipeline]")
+    if pipeline.concurrency < 1 or pipeline.poll_seconds <= 0:
+        raise UsageError(f"{where} [pipeline]: concurrency must be at least 1 and poll_seconds above 0")
     return dataclasses.replace(settings, policy=policy, sandbox=sandbox, test_limits=test, call_limits=call,
-                               generation=generation, pool=pool)
+                               generation=generation, pool=pool, pipeline=pipeline)
 
 
 def _login() -> str:

@@ -1,3 +1,3 @@
 """The release of toolfoundry (the package's version, and the DBOS application version of its workflows)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -51,11 +51,25 @@ import pytest
 
 from toolfoundry import toolfile
 from toolfoundry.api import Foundry, new_request_id
-from toolfoundry.core import JSON, CallResult, Candidate, Example, Outcome, Permissions, ToolRef, Verdict
+from toolfoundry.core import (
+    JSON,
+    CallResult,
+    Candidate,
+    Example,
+    Outcome,
+    Permissions,
+    ToolRef,
+    ToolSpec,
+    Verdict,
+)
+from toolfoundry.pipeline.parts import Parts
+from toolfoundry.sandbox.bwrap import BwrapSandbox
 from toolfoundry.sandbox.settings import SandboxSettings
 from toolfoundry.sandbox.types import CaseResult, Limits, RunReport
 from toolfoundry.settings import load as load_settings
 from toolfoundry.stages import contract, oracle
+
+from conftest import home_parts
 
 ROOT = os.geteuid() == 0
 _SANDBOX = SandboxSettings()
@@ -418,8 +432,13 @@ class Attack:
 def run_direct(foundry: Foundry, code: str, function: str, cases: list[dict[str, JSON]],
                limits: Limits | None = None) -> RunReport:
     """The attack straight through the sandbox, as the oracle runs it: no static check in the way."""
-    return foundry.sandbox.run_cases(code=source(code), function=function, cases=cases,
-                                     permissions=Permissions(), limits=limits or foundry.settings.test_limits)
+    return sandbox_of(foundry).run_cases(code=source(code), function=function, cases=cases,
+                                         permissions=Permissions(), limits=limits or foundry.settings.test_limits)
+
+
+def sandbox_of(foundry: Foundry) -> BwrapSandbox:
+    """The sandbox the home's settings describe: the one the oracle and the calls run in."""
+    return BwrapSandbox(foundry.settings.sandbox)
 
 
 def judge(foundry: Foundry, code: str, function: str, examples: tuple[Example, ...],
@@ -427,7 +446,7 @@ def judge(foundry: Foundry, code: str, function: str, examples: tuple[Example, .
     """The attack through the oracle alone, exactly as the workflow's oracle step calls it (same sandbox,
     no permissions, the test limits), bypassing the static checks on purpose: a tool that fooled them
     must still get an honest verdict. Asserts the launcher's secret is not in the verdict."""
-    found = oracle.evaluate(foundry.sandbox, code=source(code), function=function, examples=examples,
+    found = oracle.evaluate(sandbox_of(foundry), code=source(code), function=function, examples=examples,
                             holdout=holdout, permissions=Permissions(), limits=foundry.settings.test_limits)
     assert_no_secret(foundry, found)
     return found
@@ -458,7 +477,8 @@ def assert_rejected(foundry: Foundry, outcome: Outcome) -> None:
     contract = outcome.stages[0]
     assert contract.stage == "contract" and contract.ok, contract.to_json()  # not rejected for its shape
     assert foundry.tools() == []
-    assert foundry.forge.branch_head(outcome.request_id) is None
+    with home_parts(foundry.settings) as parts:
+        assert parts.forge.branch_head(outcome.request_id) is None
     assert foundry.verify().ok
 
 
@@ -496,27 +516,33 @@ def deploy_unchecked(foundry: Foundry, code: str, examples: tuple[Example, ...] 
     today's checks reject are deployed through here, so the test exercises the sandbox a call really
     runs in — through the real ``foundry.call`` (the reviewed hash checked at load, the warm pool, the
     audit log). Only the tool contract is required (a call needs a spec). The steps are the workflow's:
-    the PR (``toolfile.tool_files`` with the same trailers as ``pr_step``), the merge (``merge_step``),
-    the registry record, the hash-checked load and the ``deploy`` audit event (``load_step``). Use it only
+    the PR (``toolfile.tool_files`` with the same trailers as ``Steps.pull_request``), the merge
+    (``Steps.merge``), the registry record, the hash-checked load and the ``deploy`` audit event (``Steps.load``). Use it only
     for the call-time layer; the same code's rejection by the pipeline is asserted separately.
     """
     code = source(code)
     permissions = permissions or Permissions()
     spec, findings = contract.parse_tool(code, name=name)
     assert spec is not None, [f.to_json() for f in findings]  # the attack is a well-formed tool
-    rid, version, digest = new_request_id(), foundry.registry.next_version(spec.name), toolfile.code_digest(code)
+    with home_parts(foundry.settings) as parts:
+        return _deploy_unchecked(parts, foundry, code, spec, examples, name, permissions)
+
+
+def _deploy_unchecked(parts: Parts, foundry: Foundry, code: str, spec: ToolSpec, examples: tuple[Example, ...],
+                      name: str | None, permissions: Permissions) -> ToolRef:
+    rid, version, digest = new_request_id(), parts.registry.next_version(spec.name), toolfile.code_digest(code)
     candidate = Candidate(code=code, examples=examples, permissions=permissions, name=name)
     trailers = {"Foundry-Request": rid, "Tool-Name": spec.name, "Tool-Version": str(version),
                 "Tool-Sha256": digest}
-    foundry.forge.open_pr(request_id=rid, files=toolfile.tool_files(candidate, spec, version, rid),
-                          message=f"Add {spec.name} v{version}", trailers=trailers)
-    commit = foundry.forge.merge(request_id=rid, message=f"Merge {spec.name} v{version}", trailers=trailers)
+    parts.forge.open_pr(request_id=rid, files=toolfile.tool_files(candidate, spec, version, rid),
+                        message=f"Add {spec.name} v{version}", trailers=trailers)
+    commit = parts.forge.merge(request_id=rid, message=f"Merge {spec.name} v{version}", trailers=trailers)
     ref = ToolRef(name=spec.name, version=version, sha256=digest, commit=commit)
-    foundry.registry.record(ref=ref, request_id=rid, spec=spec.to_json(), permissions=permissions)
-    loaded = foundry.registry.load(ref.name, ref.version)  # the reviewed bytes, hash-checked
-    foundry.audit.append("deploy", request_id=rid, actor="tester", data={**loaded.tool.ref.to_json(),
-                                                                         "static_checks": "bypassed by the test"},
-                         key=f"{rid}:deploy")
+    parts.registry.record(ref=ref, request_id=rid, interface=spec.interface, permissions=permissions)
+    loaded = parts.registry.load(ref.name, ref.version)  # the reviewed bytes, hash-checked
+    parts.audit.append("deploy", request_id=rid, actor="tester", data={**loaded.tool.ref.to_json(),
+                                                                       "static_checks": "bypassed by the test"},
+                       key=f"{rid}:deploy")
     assert loaded.tool.ref == ref and foundry.verify().ok
     return ref
 

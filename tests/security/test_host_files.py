@@ -10,6 +10,7 @@ from pathlib import Path
 
 from toolfoundry.api import Foundry
 from toolfoundry.core import Example
+from toolfoundry.pipeline.parts import Parts
 
 from .conftest import (
     Canary,
@@ -75,8 +76,8 @@ def test_reading_the_foundry_database_returns_nothing(foundry: Foundry, home: Pa
         assert "SQLite format 3" not in repr(a.report)
 
 
-def test_reading_the_tool_repository_returns_nothing(foundry: Foundry, home: Path) -> None:
-    main = foundry.forge.main_head()
+def test_reading_the_tool_repository_returns_nothing(foundry: Foundry, home: Path, parts: Parts) -> None:
+    main = parts.forge.main_head()
     for path in ("tools.git/HEAD", "tools.git/config", "tools.git/refs/heads/main", "tools.git/description"):
         a = attack(foundry, READ_FILE, "peek", {"path": str(home / path)})
         assert a.refused(), (path, a.report)

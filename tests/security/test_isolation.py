@@ -14,6 +14,7 @@ from pathlib import Path
 
 from toolfoundry.api import Foundry
 from toolfoundry.core import Example
+from toolfoundry.pipeline.parts import Parts
 
 from .conftest import Canary, call, deploy, deploy_unchecked, propose_rejected, run_direct, unchanged
 
@@ -184,7 +185,7 @@ A_CODE = '''
 
 
 def test_a_call_of_one_tool_can_neither_read_nor_rewrite_another_tools_code(
-        foundry: Foundry, home: Path, canary: Canary) -> None:
+        foundry: Foundry, home: Path, canary: Canary, parts: Parts) -> None:
     token = secrets.token_hex(8)
     a_examples = (Example(args={"paths": []}, expect="a-ok"),)
     propose_rejected(foundry, A_CODE, a_examples)
@@ -200,18 +201,18 @@ def test_a_call_of_one_tool_can_neither_read_nor_rewrite_another_tools_code(
     after = call(foundry, "const_b", {"x": 1})
     assert after.ok and after.result == "b-ok", after
     assert b.tool is not None
-    loaded = foundry.registry.load("const_b")  # raises TamperedTool if the bytes changed
+    loaded = parts.registry.load("const_b")  # raises TamperedTool if the bytes changed
     assert hashlib.sha256(loaded.code.encode()).hexdigest() == b.tool.sha256
     canary.assert_untouched()
 
 
-def test_overwriting_its_own_tool_file_fails_and_the_next_call_runs_the_reviewed_code(foundry: Foundry) -> None:
+def test_overwriting_its_own_tool_file_fails_and_the_next_call_runs_the_reviewed_code(foundry: Foundry, parts: Parts) -> None:
     examples = (Example(args={"paths": []}, expect="a-ok"),)
     propose_rejected(foundry, A_CODE, examples)
     ref = deploy_unchecked(foundry, A_CODE, examples)
     result = call(foundry, "tool_a", {"paths": ["/tool/tool.py", "/harness/runner.py"]})
     assert result.ok and "rewrote" not in str(result.result), result
     assert call(foundry, "tool_a", {"paths": []}).result == "a-ok"
-    assert hashlib.sha256(foundry.registry.load("tool_a").code.encode()).hexdigest() == ref.sha256
+    assert hashlib.sha256(parts.registry.load("tool_a").code.encode()).hexdigest() == ref.sha256
     report = run_direct(foundry, A_CODE, "tool_a", [{"paths": ["/tool/tool.py"]}, {"paths": []}])
     assert [c.value for c in report.cases][1] == "a-ok" and "rewrote" not in str(report.cases[0].value)

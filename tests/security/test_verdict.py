@@ -16,6 +16,7 @@ import pytest
 
 from toolfoundry.api import Foundry
 from toolfoundry.core import Candidate, Example, Permissions
+from toolfoundry.pipeline.parts import Parts
 from toolfoundry.stages import oracle
 
 from .conftest import Canary, assert_no_secret, assert_rejected, attack, judge, run_direct, source
@@ -290,11 +291,11 @@ SEEKER = '''
 memory of itself, the harness and its parent for anything that looks like an expected value."""
 
 
-def test_a_tool_searching_memory_files_and_stdin_never_finds_the_held_out_expectations(foundry: Foundry) -> None:
+def test_a_tool_searching_memory_files_and_stdin_never_finds_the_held_out_expectations(foundry: Foundry, parts: Parts) -> None:
     held_arg, held_expect = "held-" + secrets.token_hex(8), "tfexp-" + secrets.token_hex(16)
     visible = (Example(args={"q": "visible"}, expect=[]),)
     holdout = (Example(args={"q": held_arg}, expect=[held_expect]),)
-    verdict = oracle.evaluate(foundry.sandbox, code=source(SEEKER), function="answer", examples=visible,
+    verdict = oracle.evaluate(parts.sandbox, code=source(SEEKER), function="answer", examples=visible,
                               holdout=holdout, permissions=Permissions(), limits=foundry.settings.test_limits)
     codes = {f.code for f in verdict.findings}
     assert not verdict.ok and "oracle.holdout-failed" in codes, verdict.to_json()

@@ -28,6 +28,13 @@ class GenerationSettings:
     price_per_mtok_out: float = 0.0
     """US dollars per million completion tokens (0 → cost unknown)."""
 
+    def model_settings(self) -> ModelSettings:
+        """How each model call is made: the timeout, the retries, and the price when one is configured."""
+        priced = self.price_per_mtok_in > 0 or self.price_per_mtok_out > 0
+        return ModelSettings(timeout_seconds=self.timeout_seconds, max_retries=self.max_retries,
+                             price_per_mtok_in=self.price_per_mtok_in if priced else None,
+                             price_per_mtok_out=self.price_per_mtok_out if priced else None)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSettings:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from toolfoundry.core import JSON, Example, Finding, Permissions
+from toolfoundry.core import Example, Finding, Permissions
+from toolfoundry.models.replies import json_objects
 from toolfoundry.models.types import Message
 from toolfoundry.toolfile import NAME_RE
 
@@ -77,43 +78,16 @@ def format_findings(findings: list[Finding], limit: int = 20) -> str:
     """Findings as a model reads them best: one bullet each, with location, input, expected and actual."""
     lines: list[str] = []
     for f in [f for f in findings if f.severity == "error"][:limit]:
-        where = f" {f.file}:{f.line}" if f.file and f.line else (f" {f.file}" if f.file else "")
-        lines.append(f"- [{f.code}]{where}: {f.message}")
+        lines.append(f"- {f.headline()}")
         for label, value in (("input", f.input), ("expected", f.expected), ("actual", f.actual)):
             if value is not None:
                 lines.append(f"  {label}: {json.dumps(value, ensure_ascii=False)[:300]}")
     return "\n".join(lines) or "- (no details)"
 
 
-def _first_json_object(text: str) -> dict[str, JSON] | None:
-    """The first balanced ``{...}`` in ``text`` that parses as a JSON object."""
-    for start in [m.start() for m in re.finditer(r"\{", text)]:
-        depth, in_string, escaped = 0, False, False
-        for i in range(start, len(text)):
-            ch = text[i]
-            if in_string:
-                escaped = (ch == "\\") and not escaped
-                if ch == '"' and not escaped:
-                    in_string = False
-                continue
-            if ch == '"':
-                in_string = True
-            elif ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    try:
-                        value = json.loads(text[start:i + 1])
-                    except ValueError:
-                        break
-                    return value if isinstance(value, dict) else None
-    return None
-
-
 def parse_spec(text: str) -> tuple[DraftSpec | None, list[Finding]]:
     """A DraftSpec from the model's reply, or findings saying what was unusable."""
-    data = _first_json_object(text)
+    data = next(json_objects(text), None)
     if data is None:
         return None, [Finding(code="generate.no-spec", message="the reply holds no JSON object with the spec;"
                               " reply with one JSON object: name, signature, description, permissions")]

@@ -1,9 +1,14 @@
 """The audit log: every state change as an event in a hash chain, stored in SQLite.
 
-This module owns the table ``audit_events`` (in the foundry's shared database), the chain rule
-``hash = sha256(prev_hash + canonical_json({seq, ts, request_id, kind, actor, data}))``, the head anchor
-file (``"<seq> <hash>"`` of the newest event, kept outside the table so that cutting off the tail is
-detectable), verification and export. It does not decide *what* to record: the workflow does.
+This module owns the table ``audit_events`` (in the foundry's shared database, created by
+``store/migrations.py``), the chain rule, the head anchor file (``"<seq> <hash>"`` of the newest event,
+kept outside the table so that cutting off the tail is detectable), verification and export. It does
+not decide *what* to record: the workflow, the call path and the home do.
+
+The chain rule covers every stored column: ``hash = sha256(prev_hash + canonical_json({v, seq, key, ts,
+request_id, kind, actor, data}))`` (rule ``v = 2``; ``prev_hash`` is covered by the chaining itself).
+Events written by toolfoundry 0.1 carry ``v = 1``, whose body has no ``v`` and no ``key``; they verify
+by that rule, and a ``v`` changed from 2 to 1 no longer matches the stored hash.
 
 Appends are serialised by SQLite (``BEGIN IMMEDIATE`` in WAL mode) and are safe from many threads and
 processes. The connection uses ``synchronous=NORMAL`` (≈0.4 ms an append here; FULL costs ≈0.65 ms):
@@ -20,8 +25,7 @@ import hashlib
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,18 +33,14 @@ from typing import Any, TextIO
 
 from toolfoundry.core import JSON
 from toolfoundry.errors import InfraError, UsageError
+from toolfoundry.store.db import Database, migrate
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first event."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit_events(seq INTEGER PRIMARY KEY, key TEXT UNIQUE, ts TEXT,
-    request_id TEXT, kind TEXT, actor TEXT, data TEXT, prev_hash TEXT, hash TEXT);
-CREATE INDEX IF NOT EXISTS audit_events_request ON audit_events(request_id, seq);
-"""
-_INHERITED: list[sqlite3.Connection] = []
-"""Connections a forked child inherited; kept referenced so that their finaliser never runs in the child."""
-_COLUMNS = "seq, key, ts, request_id, kind, actor, data, prev_hash, hash"
+RULE = 2
+"""The chain rule new events are written with."""
+_COLUMNS = "seq, key, ts, request_id, kind, actor, data, prev_hash, hash, v"
 
 
 def canonical_json(value: JSON) -> str:
@@ -51,10 +51,13 @@ def canonical_json(value: JSON) -> str:
         raise UsageError(f"audit data is not plain JSON: {exc}") from exc
 
 
-def chain_hash(prev_hash: str, *, seq: int, ts: str, request_id: str | None, kind: str, actor: str,
-               data: JSON) -> str:
-    """The hash of one event given the hash of the event before it."""
-    body = {"seq": seq, "ts": ts, "request_id": request_id, "kind": kind, "actor": actor, "data": data}
+def chain_hash(prev_hash: str, *, seq: int, key: str | None, ts: str, request_id: str | None, kind: str,
+               actor: str, data: JSON, v: int = RULE) -> str:
+    """The hash of one event given the hash of the event before it, by chain rule ``v``."""
+    body: dict[str, JSON] = {"seq": seq, "ts": ts, "request_id": request_id, "kind": kind, "actor": actor,
+                             "data": data}
+    if v >= 2:
+        body.update(v=v, key=key)
     return hashlib.sha256((prev_hash + canonical_json(body)).encode()).hexdigest()
 
 
@@ -79,7 +82,9 @@ class Event:
     prev_hash: str
     """The hash of the event before (``GENESIS`` for the first)."""
     hash: str
-    """``sha256(prev_hash + canonical_json({seq, ts, request_id, kind, actor, data}))``."""
+    """``sha256(prev_hash + canonical_json({v, seq, key, ts, request_id, kind, actor, data}))``."""
+    v: int = RULE
+    """The chain rule the hash was made with (1: toolfoundry 0.1, without ``v`` and ``key``)."""
 
     def to_json(self) -> dict[str, JSON]:
         """The event as one JSON object (for ``audit log --json``)."""
@@ -102,14 +107,14 @@ class VerifyResult:
     """One sentence: the first problem, or a summary when ok."""
 
 
-def _event(row: tuple[Any, ...]) -> Event:
-    seq, key, ts, request_id, kind, actor, data, prev_hash, hash_ = row
+def _event(row: Sequence[Any]) -> Event:
+    seq, key, ts, request_id, kind, actor, data, prev_hash, hash_, v = row
     try:
         parsed = json.loads(data)
     except (TypeError, ValueError) as exc:
         raise InfraError(f"audit event {seq} holds malformed data; run `toolfoundry audit verify`") from exc
     return Event(seq=seq, key=key, ts=ts, request_id=request_id, kind=kind, actor=actor,
-                 data=parsed, prev_hash=prev_hash, hash=hash_)
+                 data=parsed, prev_hash=prev_hash, hash=hash_, v=v)
 
 
 class AuditLog:
@@ -118,14 +123,12 @@ class AuditLog:
     def __init__(self, db_path: Path, head_path: Path) -> None:
         self.db_path = Path(db_path)
         self.head_path = Path(head_path)
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = 0
-        with self._lock:
-            self._connection().executescript(_SCHEMA)
-        with self._head_lock():  # a fresh log gets its anchor now; a missing one later is for verify
-            if not self.head_path.exists() and not self._query("SELECT 1 FROM audit_events LIMIT 1", []):
-                self._write_head(0, GENESIS)
+        self._db = Database(self.db_path, timeout=30.0)
+        migrate(self._db)
+        if not self.head_path.exists() and os.access(self.head_path.parent, os.W_OK):
+            with self._head_lock():  # a fresh log gets its anchor now; a missing one later is for verify
+                if not self.head_path.exists() and not self._db.query("SELECT 1 FROM audit_events LIMIT 1"):
+                    self._write_head(0, GENESIS)
 
     def __enter__(self) -> AuditLog:
         return self
@@ -135,10 +138,7 @@ class AuditLog:
 
     def close(self) -> None:
         """Close this process's database connection (reopened on next use)."""
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
+        self._db.close()
 
     # ── writing ──────────────────────────────────────────────────────────────────────────────────
 
@@ -146,28 +146,12 @@ class AuditLog:
                key: str | None = None) -> Event:
         """Record one event (or return the already recorded event with this ``key``)."""
         data_text = canonical_json(data)
-        with self._lock:
-            event, added = self._insert(kind, request_id, actor, json.loads(data_text), data_text, key)
-        if added:
+        with self._db.transaction(doing=f"appending a {kind} event to the audit log") as conn:
+            found = self._find_key(conn, key)
+            event = found or self._insert_next(conn, kind, request_id, actor, json.loads(data_text), data_text, key)
+        if found is None:
             self._advance_head(event.seq, event.hash)
         return event
-
-    def _insert(self, kind: str, request_id: str | None, actor: str, data: dict[str, JSON],
-                data_text: str, key: str | None) -> tuple[Event, bool]:
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                found = self._find_key(conn, key)
-                event = found or self._insert_next(conn, kind, request_id, actor, data, data_text, key)
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return event, found is None
-        except sqlite3.Error as exc:
-            raise InfraError(f"cannot append to the audit log in {self.db_path}: {exc}") from exc
 
     @staticmethod
     def _find_key(conn: sqlite3.Connection, key: str | None) -> Event | None:
@@ -182,9 +166,9 @@ class AuditLog:
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
         self._refuse_if_truncated(seq - 1)
         ts = datetime.now(UTC).isoformat(timespec="microseconds")
-        hash_ = chain_hash(prev, seq=seq, ts=ts, request_id=request_id, kind=kind, actor=actor, data=data)
-        conn.execute(f"INSERT INTO audit_events({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",  # noqa: S608
-                     (seq, key, ts, request_id, kind, actor, data_text, prev, hash_))
+        hash_ = chain_hash(prev, seq=seq, key=key, ts=ts, request_id=request_id, kind=kind, actor=actor, data=data)
+        conn.execute(f"INSERT INTO audit_events({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
+                     (seq, key, ts, request_id, kind, actor, data_text, prev, hash_, RULE))
         return Event(seq=seq, key=key, ts=ts, request_id=request_id, kind=kind, actor=actor, data=data,
                      prev_hash=prev, hash=hash_)
 
@@ -208,7 +192,7 @@ class AuditLog:
             params.extend(kinds)
         sql = f"SELECT {_COLUMNS} FROM audit_events"  # noqa: S608 - only placeholders are interpolated
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
-        return [_event(row) for row in self._query(sql, params)]
+        return [_event(row) for row in self._db.query(sql, params, doing="reading the audit log")]
 
     def export_jsonl(self, *, request_id: str | None = None) -> Iterator[str]:
         """One JSON object per event (no trailing newline), in seq order: ``audit log --json``."""
@@ -224,7 +208,8 @@ class AuditLog:
     def verify(self) -> VerifyResult:
         """Recompute the whole chain and check the head anchor; name the first bad event."""
         head = self._read_head()  # before the rows: the head never names an event not yet committed
-        rows = self._query(f"SELECT {_COLUMNS} FROM audit_events ORDER BY seq", [])  # noqa: S608
+        rows = self._db.query(f"SELECT {_COLUMNS} FROM audit_events ORDER BY seq",  # noqa: S608
+                              doing="verifying the audit log")
         hashes: dict[int, str] = {}
         prev = GENESIS
         for expected, row in enumerate(rows, start=1):
@@ -236,34 +221,16 @@ class AuditLog:
 
     # ── plumbing ─────────────────────────────────────────────────────────────────────────────────
 
-    def _connection(self) -> sqlite3.Connection:
-        """This process's connection (call with ``self._lock`` held); reopened after a fork."""
-        if self._conn is None or self._pid != os.getpid():
-            if self._conn is not None:  # inherited through fork: never close the parent's connection here
-                _INHERITED.append(self._conn)
-            try:
-                conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None,
-                                       check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.Error as exc:
-                raise InfraError(f"cannot open the audit database {self.db_path}: {exc}") from exc
-            self._conn, self._pid = conn, os.getpid()
-        return self._conn
-
-    def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                return self._connection().execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise InfraError(f"cannot read the audit log in {self.db_path}: {exc}") from exc
-
     @contextlib.contextmanager
     def _head_lock(self) -> Iterator[None]:
         lock_path = self.head_path.with_name(self.head_path.name + ".lock")
-        with open(lock_path, "a") as handle:
+        try:
+            handle = open(lock_path, "a")  # noqa: SIM115 (closed below; the lock goes with it)
+        except OSError as exc:
+            raise InfraError(f"cannot lock the audit head {self.head_path}: {exc.strerror}") from None
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            yield  # released when the file is closed
+            yield
 
     def _read_head(self) -> tuple[int, str] | None:
         try:
@@ -286,17 +253,17 @@ class AuditLog:
                 self._write_head(seq, hash_)
 
 
-def _check_row(expected: int, prev: str, row: tuple[Any, ...]) -> tuple[int, str] | None:
+def _check_row(expected: int, prev: str, row: Sequence[Any]) -> tuple[int, str] | None:
     """(bad seq, reason) when ``row`` is not the event that must come at position ``expected``."""
-    seq, _key, ts, request_id, kind, actor, data, prev_hash, hash_ = row
+    seq, key, ts, request_id, kind, actor, data, prev_hash, hash_, v = row
     if seq != expected:
         return expected, f"event {expected} is missing: the log jumps from seq {expected - 1} to seq {seq}."
     if prev_hash != prev:
         return seq, (f"event {seq} does not follow event {seq - 1}: its prev_hash differs "
                      "(an event was deleted, inserted or reordered).")
     try:
-        actual = chain_hash(prev, seq=seq, ts=ts, request_id=request_id, kind=kind, actor=actor,
-                            data=json.loads(data))
+        actual = chain_hash(prev, seq=seq, key=key, ts=ts, request_id=request_id, kind=kind, actor=actor,
+                            data=json.loads(data), v=v) if v in (1, 2) else None
     except (TypeError, ValueError, UsageError):
         actual = None
     if actual != hash_:

@@ -13,13 +13,13 @@ The MCP server turns changes into ``notifications/tools/list_changed`` and subsc
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolfoundry.store.db import connect
+from toolfoundry.errors import DatabaseError
+from toolfoundry.store.db import Database, migrate
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ class ChangeWatcher:
     def __init__(self, db_path: Path, *, interval: float = 0.25) -> None:
         if interval <= 0:
             raise ValueError("the watch interval must be positive")
-        self._conn = connect(db_path)
+        self._db = Database(db_path)
+        migrate(self._db)
         self._closed = False
         self._interval = interval
         self._lock = threading.Lock()  # one look at a time; guards _last, _data_version, the connection
@@ -119,7 +120,7 @@ class ChangeWatcher:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._conn.close()
+                self._db.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -128,17 +129,14 @@ class ChangeWatcher:
                     moved = not self._closed and self._version() != self._data_version
                 if moved:
                     self.check()
-            except sqlite3.Error:  # a busy or briefly unavailable database: look again next time
+            except DatabaseError:  # a busy or briefly unavailable database: look again next time
                 log.warning("could not read the registry to watch for tool changes", exc_info=True)
 
     def _version(self) -> int:
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        row = self._db.one("PRAGMA data_version")
+        return int(row[0]) if row is not None else 0
 
     def _snapshot(self) -> Snapshot:
-        try:
-            rows = self._conn.execute(
-                "SELECT a.name, a.version, t.sha256 FROM active a JOIN tools t"
-                " ON t.name = a.name AND t.version = a.version").fetchall()
-        except sqlite3.OperationalError:  # the registry's tables are created when it is first opened
-            return {}
+        rows = self._db.query("SELECT a.name, a.version, t.sha256 FROM active a JOIN tools t"
+                              " ON t.name = a.name AND t.version = a.version", doing="watching for tool changes")
         return {str(r[0]): (int(r[1]), str(r[2])) for r in rows}

@@ -1,42 +1,24 @@
 """The registry of deployed tools: versions, the active version of each name, loading, rollback.
 
-Owns the ``tools`` and ``active`` tables. Loading reads ``tool.py`` from the merge commit through the
-forge and refuses it unless its sha256 is the one recorded at review (invariant 1: what runs is what
-was reviewed). It does not run tools (the sandbox does) and does not write the audit log (the API and
-the workflow do).
+Owns the ``tools`` and ``active`` tables (created by ``store/migrations.py``). Loading reads
+``tool.py`` from the merge commit through the forge and refuses it (``TamperedTool``) unless its
+sha256 is the one recorded at review (invariant 1: what runs is what was reviewed). A rollback is a
+compare-and-swap on the active version. It does not run tools (the sandbox does) and does not write
+the audit log (the call path and the workflow do).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from toolfoundry.core import JSON, Forge, Permissions, ToolRef
-from toolfoundry.errors import TamperedTool, UnknownTool, UsageError
-from toolfoundry.store.db import connect
+from toolfoundry.core import JSON, Forge, Interface, Permissions, ToolRef
+from toolfoundry.errors import Conflict, TamperedTool, UnknownTool, UsageError
+from toolfoundry.store.db import Database, migrate
 from toolfoundry.toolfile import code_digest, tool_path
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tools (
-    name TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    commit_sha TEXT NOT NULL,
-    request_id TEXT NOT NULL UNIQUE,
-    spec TEXT NOT NULL,
-    permissions TEXT NOT NULL,
-    deployed_at TEXT NOT NULL,
-    PRIMARY KEY (name, version)
-);
-CREATE TABLE IF NOT EXISTS active (
-    name TEXT PRIMARY KEY,
-    version INTEGER NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,8 +29,8 @@ class DeployedTool:
     """Name, version, reviewed sha256, merge commit."""
     request_id: str
     """The request that produced it."""
-    spec: dict[str, JSON]
-    """The ToolSpec as JSON (name, function, description, signature, schemas)."""
+    interface: Interface
+    """How it is called: function, description, signature, argument and result schemas."""
     permissions: Permissions
     """What it was approved to use."""
     deployed_at: str
@@ -58,10 +40,11 @@ class DeployedTool:
 
     def to_json(self) -> dict[str, JSON]:
         """The tool as `tools --json` prints it."""
+        i = self.interface
         return {**self.ref.to_json(), "request_id": self.request_id, "active": self.active,
-                "description": self.spec.get("description"), "signature": self.spec.get("signature"),
-                "args_schema": self.spec.get("args_schema"), "result_schema": self.spec.get("result_schema"),
-                "permissions": self.permissions.to_json(), "deployed_at": self.deployed_at}
+                "description": i.description, "signature": i.signature, "args_schema": i.args_schema,
+                "result_schema": i.result_schema, "permissions": self.permissions.to_json(),
+                "deployed_at": self.deployed_at}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,81 +57,69 @@ class LoadedTool:
     """The source of ``tool.py`` read from the merge commit; its sha256 matched."""
 
 
+_COLUMNS = "t.name, t.version, t.sha256, t.commit_sha, t.request_id, t.spec, t.permissions, t.deployed_at"
+
+
 class Registry:
     """Deployed tools, their versions and which one is active."""
 
     def __init__(self, db_path: Path, forge: Forge) -> None:
-        self._conn = connect(db_path)
-        self._lock = threading.Lock()
+        self._db = Database(db_path)
+        migrate(self._db)
         self._forge = forge
-        self._conn.executescript(_SCHEMA)
 
     def next_version(self, name: str) -> int:
         """The version number a new deployment of ``name`` would get."""
-        with self._lock:
-            row = self._conn.execute("SELECT MAX(version) FROM tools WHERE name = ?", (name,)).fetchone()
-        return int(row[0] or 0) + 1
+        row = self._db.one("SELECT MAX(version) FROM tools WHERE name = ?", (name,))
+        return int(row[0] or 0) + 1 if row is not None else 1
 
-    def record(self, *, ref: ToolRef, request_id: str, spec: dict[str, JSON],
+    def record(self, *, ref: ToolRef, request_id: str, interface: Interface,
                permissions: Permissions) -> DeployedTool:
         """Record a merged version and make it active, atomically; idempotent per request."""
         if ref.commit is None:
             raise ValueError("a deployed tool needs its merge commit")
         now = datetime.now(UTC).isoformat(timespec="microseconds")
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                existing = self._conn.execute("SELECT name FROM tools WHERE request_id = ?",
-                                              (request_id,)).fetchone()
-                if existing is None:
-                    self._conn.execute(
-                        "INSERT INTO tools VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (ref.name, ref.version, ref.sha256, ref.commit, request_id, json.dumps(spec),
-                         json.dumps(permissions.to_json()), now))
-                    self._conn.execute("INSERT INTO active VALUES (?, ?) ON CONFLICT(name) DO UPDATE"
-                                       " SET version = excluded.version", (ref.name, ref.version))
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._db.transaction(doing=f"recording the deployment of {ref.name} v{ref.version}") as conn:
+            existing = conn.execute("SELECT name FROM tools WHERE request_id = ?", (request_id,)).fetchone()
+            if existing is None:
+                conn.execute(
+                    "INSERT INTO tools(name, version, sha256, commit_sha, request_id, spec, permissions, deployed_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (ref.name, ref.version, ref.sha256, ref.commit, request_id, json.dumps(interface.to_json()),
+                     json.dumps(permissions.to_json()), now))
+                conn.execute("INSERT INTO active VALUES (?, ?) ON CONFLICT(name) DO UPDATE"
+                             " SET version = excluded.version", (ref.name, ref.version))
         found = self.get(ref.name, ref.version)
         assert found is not None
         return found
 
     def get(self, name: str, version: int | None = None) -> DeployedTool | None:
         """A specific version, or the active one when ``version`` is None."""
-        with self._lock:
-            if version is None:
-                row = self._conn.execute(
-                    "SELECT t.*, 1 AS is_active FROM tools t JOIN active a"
-                    " ON a.name = t.name AND a.version = t.version WHERE t.name = ?", (name,)).fetchone()
-            else:
-                row = self._conn.execute(
-                    "SELECT t.*, EXISTS(SELECT 1 FROM active a WHERE a.name = t.name AND a.version = t.version)"
-                    " AS is_active FROM tools t WHERE t.name = ? AND t.version = ?", (name, version)).fetchone()
+        if version is None:
+            row = self._db.one(f"SELECT {_COLUMNS}, 1 AS is_active FROM tools t JOIN active a"  # noqa: S608
+                               " ON a.name = t.name AND a.version = t.version WHERE t.name = ?", (name,))
+        else:
+            row = self._db.one(
+                f"SELECT {_COLUMNS}, EXISTS(SELECT 1 FROM active a WHERE a.name = t.name AND a.version = t.version)"  # noqa: S608
+                " AS is_active FROM tools t WHERE t.name = ? AND t.version = ?", (name, version))
         return _tool(row) if row else None
 
     def by_request(self, request_id: str) -> DeployedTool | None:
         """The version a request deployed, if any."""
-        with self._lock:
-            row = self._conn.execute("SELECT name, version FROM tools WHERE request_id = ?",
-                                     (request_id,)).fetchone()
+        row = self._db.one("SELECT name, version FROM tools WHERE request_id = ?", (request_id,))
         return self.get(row["name"], row["version"]) if row else None
 
     def active(self) -> list[DeployedTool]:
         """Every active tool, by name."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT t.*, 1 AS is_active FROM tools t JOIN active a"
-                " ON a.name = t.name AND a.version = t.version ORDER BY t.name").fetchall()
+        rows = self._db.query(f"SELECT {_COLUMNS}, 1 AS is_active FROM tools t JOIN active a"  # noqa: S608
+                              " ON a.name = t.name AND a.version = t.version ORDER BY t.name")
         return [_tool(r) for r in rows]
 
     def versions(self, name: str) -> list[DeployedTool]:
         """Every deployed version of ``name``, oldest first."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT t.*, EXISTS(SELECT 1 FROM active a WHERE a.name = t.name AND a.version = t.version)"
-                " AS is_active FROM tools t WHERE t.name = ? ORDER BY version", (name,)).fetchall()
+        rows = self._db.query(
+            f"SELECT {_COLUMNS}, EXISTS(SELECT 1 FROM active a WHERE a.name = t.name AND a.version = t.version)"  # noqa: S608
+            " AS is_active FROM tools t WHERE t.name = ? ORDER BY version", (name,))
         return [_tool(r) for r in rows]
 
     def rollback(self, name: str, to: int | None = None) -> tuple[DeployedTool, DeployedTool]:
@@ -166,8 +137,10 @@ class Registry:
             raise UsageError(f"{name} has no version {to} (versions: {', '.join(map(str, versions))})")
         if to == current.ref.version:
             raise UsageError(f"{name} v{to} is already the active version")
-        with self._lock:
-            self._conn.execute("UPDATE active SET version = ? WHERE name = ?", (to, name))
+        changed = self._db.execute("UPDATE active SET version = ? WHERE name = ? AND version = ?",
+                                   (to, name, current.ref.version), doing=f"rolling {name} back")
+        if changed != 1:
+            raise Conflict(f"the active version of {name} changed while rolling back; look again and retry")
         new = self.get(name)
         assert new is not None
         return current, new
@@ -189,13 +162,13 @@ class Registry:
 
     def close(self) -> None:
         """Close the connection."""
-        self._conn.close()
+        self._db.close()
 
 
 def _tool(row: sqlite3.Row) -> DeployedTool:
     perms = json.loads(row["permissions"])
     return DeployedTool(
         ref=ToolRef(name=row["name"], version=row["version"], sha256=row["sha256"], commit=row["commit_sha"]),
-        request_id=row["request_id"], spec=json.loads(row["spec"]),
-        permissions=Permissions(net_hosts=tuple(perms["net_hosts"]), env_vars=tuple(perms["env_vars"])),
+        request_id=row["request_id"], interface=Interface.from_json(json.loads(row["spec"])),
+        permissions=Permissions.from_json(perms),
         deployed_at=row["deployed_at"], active=bool(row["is_active"]))

@@ -1,6 +1,6 @@
 """The tool search index: SQLite FTS5 over the active version of every deployed tool.
 
-Owns the ``tool_search`` (FTS5) and ``tool_search_meta`` tables, kept in sync with the registry by
+Owns the ``tool_search`` (FTS5) and ``tool_search_meta`` tables (created by ``store/migrations.py``), kept in sync with the registry by
 ``ToolIndex.rebuild`` (callers pass the active ``DeployedTool``s), and ``search``: bm25 with column
 weights (name, description, argument names), plus, per hit, which of the query's content words its name
 and description hold, their IDF-weighted share (``relevance``) and whether the query names the tool.
@@ -21,22 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolfoundry.core import JSON
-from toolfoundry.errors import InfraError
-from toolfoundry.store.db import connect
+from toolfoundry.store.db import Database, migrate
 from toolfoundry.store.registry import DeployedTool
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tool_search_meta (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    version INTEGER NOT NULL,
-    digest TEXT NOT NULL,
-    description TEXT NOT NULL,
-    signature TEXT NOT NULL
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS tool_search USING fts5(name, description, args,
-    tokenize = 'porter unicode61');
-"""
 _WEIGHTS = (8.0, 3.0, 1.0)
 """bm25 column weights: name, description, argument names."""
 _HITS = ("SELECT rowid AS id, instr(highlight(tool_search, 0, char(1), ''), char(1)) > 0 AS in0,"
@@ -116,37 +103,35 @@ class ToolIndex:
     """FTS5 index over the active version of each deployed tool, in the foundry database."""
 
     def __init__(self, db_path: Path) -> None:
-        self._conn = connect(db_path)
+        self._db = Database(db_path)
+        migrate(self._db)
         self._lock = threading.Lock()
         self._df: dict[str, int] = {}
         """Document frequency per word over names and descriptions; cleared whenever the index changes."""
         self._seen_version = -1
-        try:
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise InfraError(f"cannot create the tool search index in {db_path}: {exc}") from exc
 
     def upsert(self, name: str, version: int, spec: dict[str, JSON]) -> None:
         """Index ``version`` of ``name`` as its only row (replacing any earlier version)."""
         with self._lock:
-            self._write(lambda: self._put(name, version, spec))
+            self._write(lambda conn: self._put(conn, name, version, spec))
 
     def remove(self, name: str) -> None:
         """Drop ``name`` from the index; absent names are ignored."""
         with self._lock:
-            self._write(lambda: self._delete(name))
+            self._write(lambda conn: self._delete(conn, name))
 
     def rebuild(self, tools: Iterable[DeployedTool]) -> None:
         """Make the index hold exactly ``tools`` (the registry's active ones); unchanged rows are not touched."""
         wanted = {t.ref.name: t for t in tools}
 
-        def sync() -> None:
-            have = dict(self._conn.execute("SELECT name, digest FROM tool_search_meta").fetchall())
+        def sync(conn: sqlite3.Connection) -> None:
+            have = dict(conn.execute("SELECT name, digest FROM tool_search_meta").fetchall())
             for name in have.keys() - wanted.keys():
-                self._delete(name)
+                self._delete(conn, name)
             for name, tool in wanted.items():
-                if have.get(name) != _digest(tool.ref.version, tool.spec):
-                    self._put(name, tool.ref.version, tool.spec)
+                spec = tool.interface.to_json()
+                if have.get(name) != _digest(tool.ref.version, spec):
+                    self._put(conn, name, tool.ref.version, spec)
 
         with self._lock:
             self._write(sync)
@@ -181,14 +166,14 @@ class ToolIndex:
 
     def close(self) -> None:
         """Close the connection."""
-        self._conn.close()
+        self._db.close()
 
     # ── internals (called with the lock held) ──
 
     def _coverage(self, terms: list[str], ids: list[int]) -> dict[int, tuple[set[str], set[str], float]]:
         """Per row: the terms in its name, the terms in its description, its IDF-weighted coverage."""
         marks = ",".join("?" * len(ids))
-        version = self._conn.execute("PRAGMA data_version").fetchone()[0]  # moves on other connections' commits
+        version = self._query("PRAGMA data_version", ())[0][0]  # moves on other connections' commits
         if version != self._seen_version:
             self._df.clear()
             self._seen_version = version
@@ -219,43 +204,32 @@ class ToolIndex:
                 if not any(map(_is_content, words(re.sub("\x01[^\x02]*\x02", " ", r["marked"]))))}
 
     def _query(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
-        try:
-            return self._conn.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            if str(exc).startswith(("fts5:", "unterminated string")):
-                return []  # unreachable with quoted words, but query syntax must never fail the caller
-            raise InfraError(f"tool search failed: {exc}") from exc
+        # a syntax error is unreachable with quoted words, but query syntax must never fail the caller
+        return self._db.query(sql, params, doing="searching the tools", empty_on=("fts5:", "unterminated string"))
 
-    def _write(self, change: Callable[[], None]) -> None:
+    def _write(self, change: Callable[[sqlite3.Connection], None]) -> None:
         self._df.clear()
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                change()
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise InfraError(f"cannot update the tool search index: {exc}") from exc
+        with self._db.transaction(doing="updating the tool search index") as conn:
+            change(conn)
 
-    def _put(self, name: str, version: int, spec: dict[str, JSON]) -> None:
-        self._delete(name)
+    def _put(self, conn: sqlite3.Connection, name: str, version: int, spec: dict[str, JSON]) -> None:
+        self._delete(conn, name)
         description = str(spec.get("description") or "")
         schema = spec.get("args_schema")
         props = schema.get("properties") if isinstance(schema, dict) else None
         args = " ".join(words(" ".join(props))) if isinstance(props, dict) else ""
-        cur = self._conn.execute(
+        cur = conn.execute(
             "INSERT INTO tool_search_meta (name, version, digest, description, signature) VALUES (?, ?, ?, ?, ?)",
             (name, version, _digest(version, spec), description, str(spec.get("signature") or "")))
-        self._conn.execute("INSERT INTO tool_search (rowid, name, description, args) VALUES (?, ?, ?, ?)",
-                           (cur.lastrowid, " ".join(words(name)), description, args))
+        conn.execute("INSERT INTO tool_search (rowid, name, description, args) VALUES (?, ?, ?, ?)",
+                     (cur.lastrowid, " ".join(words(name)), description, args))
 
-    def _delete(self, name: str) -> None:
-        row = self._conn.execute("SELECT id FROM tool_search_meta WHERE name = ?", (name,)).fetchone()
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, name: str) -> None:
+        row = conn.execute("SELECT id FROM tool_search_meta WHERE name = ?", (name,)).fetchone()
         if row is not None:
-            self._conn.execute("DELETE FROM tool_search WHERE rowid = ?", (row["id"],))
-            self._conn.execute("DELETE FROM tool_search_meta WHERE id = ?", (row["id"],))
+            conn.execute("DELETE FROM tool_search WHERE rowid = ?", (row["id"],))
+            conn.execute("DELETE FROM tool_search_meta WHERE id = ?", (row["id"],))
 
 
 def _digest(version: int, spec: dict[str, JSON]) -> str:

@@ -55,22 +55,17 @@ def _call(foundry: Foundry, name: str, args: object, caller: str | None) -> Call
 
 
 def _usage_error(message: str) -> CallResult:
-    return CallResult(ok=False, error={"type": "UsageError", "message": message})
+    return CallResult.failed("UsageError", message)
 
 
 def _error_text(result: CallResult) -> str:
     """``error: <type>: <message>``, the text a model sees for a failed call."""
-    error = result.error or {}
-    return f"error: {error.get('type', 'Error')}: {error.get('message', '')}"
+    return f"error: {result.error_text()}"
 
 
 def _content(result: CallResult) -> str:
     """The result as JSON text, or the error text."""
     return json.dumps(result.result, ensure_ascii=False) if result.ok else _error_text(result)
-
-
-def _description(spec: Mapping[str, JSON]) -> str:
-    return str(spec.get("description") or "")
 
 
 def _field(obj: object, key: str) -> Any:
@@ -97,7 +92,7 @@ def openai_tools(foundry: Foundry) -> list[ChatCompletionFunctionToolParam]:
     ``{"type": "function", "function": {"name", "description", "parameters"}}``; ``strict`` is not set
     (a parameter with a default is optional, which OpenAI's strict mode does not allow).
     """
-    return [function_tool(tool.ref.name, _description(tool.spec), tool.spec["args_schema"])
+    return [function_tool(tool.ref.name, tool.interface.description, tool.interface.args_schema)
             for tool in foundry.tools()]
 
 
@@ -127,8 +122,8 @@ def call_openai_tool(foundry: Foundry,
 
 def anthropic_tools(foundry: Foundry) -> list[ToolParam]:
     """Every deployed tool as an Anthropic Messages tool ``{"name", "description", "input_schema"}``."""
-    return [{"name": tool.ref.name, "description": _description(tool.spec),
-             "input_schema": tool.spec["args_schema"]} for tool in foundry.tools()]
+    return [{"name": tool.ref.name, "description": tool.interface.description,
+             "input_schema": tool.interface.args_schema} for tool in foundry.tools()]
 
 
 def call_anthropic_tool(foundry: Foundry, block: ToolUseBlock | Mapping[str, Any], *,
@@ -161,7 +156,7 @@ def langchain_tools(foundry: Foundry, *, caller: str | None = None) -> list[Stru
         raise _missing("langchain-core", "langchain") from exc
     return [StructuredTool.from_function(
         func=_langchain_runner(foundry, tool.ref.name, caller), name=tool.ref.name,
-        description=_description(tool.spec), args_schema=tool.spec["args_schema"],
+        description=tool.interface.description, args_schema=tool.interface.args_schema,
         response_format="content_and_artifact", handle_tool_error=True) for tool in foundry.tools()]
 
 
@@ -193,7 +188,7 @@ def pydantic_ai_tools(foundry: Foundry, *, caller: str | None = None) -> list[To
     except ImportError as exc:
         raise _missing("pydantic-ai-slim", "pydantic-ai") from exc
     return [Tool.from_schema(_pydantic_ai_runner(foundry, tool.ref.name, caller), name=tool.ref.name,
-                             description=_description(tool.spec), json_schema=tool.spec["args_schema"])
+                             description=tool.interface.description, json_schema=tool.interface.args_schema)
             for tool in foundry.tools()]
 
 

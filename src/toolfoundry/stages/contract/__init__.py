@@ -6,10 +6,11 @@ JSON-representable type, a docstring (the tool's description), parameters callab
 ``/``, ``*args``, ``**kwargs``) and JSON-literal defaults. Public classes must be TypedDicts.
 
 Owns: :func:`parse_tool` (source → :class:`ToolSpec` + findings), :func:`check_args` and
-:func:`validate` (JSON values against the generated schemas), :func:`compare_versions` and the
-``contract`` stage (:func:`stage`). Annotation → schema translation lives in
-``toolfoundry.stages.contract.annotations``, the validator in ``toolfoundry.stages.contract.jsonschema``. Does not own the import
-allowlist or linting (``toolfoundry.stages.checks``).
+:func:`validate` (JSON values against the generated schemas: the one way arguments are validated,
+for calls and meta-tools too), :func:`example_findings` (examples against the signature),
+:func:`compare_versions` and the ``contract`` stage (:func:`stage`). Annotation → schema translation
+lives in ``annotations.py``, the validator in ``jsonschema.py``, the tool-name rule in ``toolfile.py``.
+Does not own the import allowlist or linting (``stages/checks``).
 
 Finding codes: ``contract.syntax``, ``contract.no-public-function``, ``contract.several-public-functions``,
 ``contract.async-function``, ``contract.decorated``, ``contract.public-class``, ``contract.bad-name``,
@@ -22,14 +23,16 @@ from __future__ import annotations
 
 import ast
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from toolfoundry.core import META_TOOL_NAMES, Finding, Param, ToolSpec, Verdict, verdict
+from toolfoundry.core import META_TOOL_NAMES, Example, Finding, Param, ToolSpec, Verdict, verdict
 from toolfoundry.stages.contract.annotations import Scope, Unsupported, parse_string, schema_of, scope_of
 from toolfoundry.stages.contract.jsonschema import describe_value, validate
 from toolfoundry.toolfile import NAME_RE, NAME_RULE
 
-__all__ = ["NAME_RE", "RESERVED_NAMES", "check_args", "compare_versions", "parse_tool", "stage", "validate"]
+__all__ = ["NAME_RE", "RESERVED_NAMES", "check_args", "compare_versions", "example_findings", "parse_tool", "stage",
+           "validate"]
 
 RESERVED_NAMES = META_TOOL_NAMES
 """Names of the meta-tools every agent is offered (MCP server, reference agent); no deployed tool may take one."""
@@ -105,6 +108,20 @@ def compare_versions(old_signature: str, new: ToolSpec) -> Finding | None:
     return Finding(code="contract.signature-changed", severity="warning", file="tool.py",
                    message=f"the signature of {new.name!r} changes from {old_signature} to {new.signature}; "
                            "it becomes a new version, and callers of the old signature may break")
+
+
+def example_findings(spec: ToolSpec, examples: Sequence[Example], holdout: Sequence[Example]) -> list[Finding]:
+    """``contract.example-args`` for every example whose args do not fit the signature (held-out inputs withheld)."""
+    findings = []
+    for label, given in (("example", examples), ("held-out example", holdout)):
+        for i, example in enumerate(given, 1):
+            problems = check_args(spec, example.args)
+            if problems:
+                findings.append(Finding(code="contract.example-args", file="examples.json",
+                                        input=example.args if label == "example" else None,
+                                        message=f"{label} {i}: args do not match the signature {spec.signature}:"
+                                                f" {'; '.join(problems)}"))
+    return findings
 
 
 def stage(code: str, *, name: str | None = None) -> tuple[ToolSpec | None, Verdict]:

@@ -38,6 +38,8 @@ from toolfoundry.api import Foundry
 from toolfoundry.core import JSON, Candidate, Outcome
 from toolfoundry.errors import InfraError, TamperedTool, UnknownTool, UsageError
 from toolfoundry.examples import parse_examples
+from toolfoundry.pipeline import events
+from toolfoundry.pipeline.bus import Listener
 from toolfoundry.stages import contract
 from toolfoundry.store.changes import ToolChange
 from toolfoundry.store.registry import DeployedTool
@@ -159,8 +161,7 @@ class FoundryServer:
         except (UsageError, InfraError, TamperedTool) as exc:  # bad arguments, a missing sandbox, tampered code
             return _error(str(exc))
         if not result.ok:
-            error = result.error or {}
-            return _error(f"{error.get('type', 'Error')}: {error.get('message', '')}")
+            return _error(result.error_text())
         return types.CallToolResult(content=[types.TextContent(text=json.dumps(result.result))],
                                     structured_content={"result": result.result})
 
@@ -171,7 +172,7 @@ class FoundryServer:
         try:
             if name == "request_status":
                 row = await anyio.to_thread.run_sync(self.foundry.request_row, str(args["id"]))
-                tool = await anyio.to_thread.run_sync(self.foundry.registry.by_request, row.id)
+                tool = await anyio.to_thread.run_sync(self.foundry.deployed_by, row.id)
                 return _json({"request_id": row.id, "status": row.status, "reason": row.reason,
                               "requester": row.requester, "tool": tool.to_json() if tool else None,
                               **_next_step(row.status, row.id, tool.ref.name if tool else None)})
@@ -197,17 +198,18 @@ class FoundryServer:
             return _error(f"toolfoundry could not do it: {exc}")
         return _json(outcome_json(outcome))
 
-    def _progress(self, ctx: ServerRequestContext[Any, Any]) -> Callable[[str, str, dict[str, JSON]], None]:
-        """A workflow listener that turns stage events into MCP progress notifications for this request."""
+    def _progress(self, ctx: ServerRequestContext[Any, Any]) -> Listener:
+        """A listener of this client's request that sends its events as MCP progress notifications."""
         loop = asyncio.get_running_loop()
         count = [0]
 
-        def on_event(rid: str, kind: str, data: dict[str, JSON]) -> None:
-            message = progress_message(kind, data)
+        def on_event(event: events.Event) -> None:
+            message = progress_message(event)
             if message is None:
                 return
             count[0] += 1
-            asyncio.run_coroutine_threadsafe(ctx.session.report_progress(count[0], None, f"{rid}: {message}"), loop)
+            asyncio.run_coroutine_threadsafe(ctx.session.report_progress(
+                count[0], None, f"{event.request_id}: {message}"), loop)
 
         return on_event
 
@@ -221,10 +223,10 @@ def _who(ctx: ServerRequestContext[Any, Any]) -> str:
 
 def mcp_tool(tool: DeployedTool) -> types.Tool:
     """A deployed tool as MCP describes it: its JSON Schemas and description (the result wrapped in an object)."""
-    spec = tool.spec
-    return types.Tool(name=tool.ref.name, description=str(spec.get("description") or ""),
-                      input_schema=dict(spec["args_schema"]),
-                      output_schema={"type": "object", "properties": {"result": spec["result_schema"]},
+    interface = tool.interface
+    return types.Tool(name=tool.ref.name, description=interface.description,
+                      input_schema=dict(interface.args_schema),
+                      output_schema={"type": "object", "properties": {"result": interface.result_schema},
                                      "required": ["result"]},
                       annotations=types.ToolAnnotations(title=f"{tool.ref.name} v{tool.ref.version}",
                                                         open_world_hint=bool(tool.permissions.net_hosts)))
@@ -252,18 +254,19 @@ def _next_step(status: str, rid: str, name: str | None) -> dict[str, JSON]:
     return {}
 
 
-def progress_message(kind: str, data: dict[str, JSON]) -> str | None:
-    """One line for a workflow event worth reporting as progress; None for the others."""
-    if kind == "stage":
-        state = "passed" if data.get("ok") else f"failed ({len(data.get('findings') or [])} findings)"
-        return f"{data.get('stage')} {state} in {float(data.get('ms') or 0):.0f} ms"
-    simple = {"assess": "searched the deployed tools", "model.call": "the model answered",
-              "pr.opened": "pull request opened", "merge": "merged", "review.quorum": "reviewer agents voted"}
-    if kind == "policy.decision":
-        return f"policy: {data.get('route')} ({data.get('reason')})"
-    if kind == "deploy":
-        return f"deployed {data.get('name')} v{data.get('version')}"
-    return simple.get(kind)
+def progress_message(event: events.Event) -> str | None:
+    """One line for an event worth reporting as progress; None for the others."""
+    match event:
+        case events.StageDone(verdict=v):
+            state = "passed" if v.ok else f"failed ({len(v.findings)} findings)"
+            return f"{v.stage} {state} in {v.ms:.0f} ms"
+        case events.PolicyDecided(decision=d):
+            return f"policy: {d.route} ({d.reason})"
+        case events.Deployed(ref=ref):
+            return f"deployed {ref.name} v{ref.version}"
+    return {"assess": "searched the deployed tools", "model.call": "the model answered",
+            "pr.opened": "pull request opened", "merge": "merged", "review.quorum": "reviewer agents voted"
+            }.get(event.kind)
 
 
 def _json(data: dict[str, JSON]) -> types.CallToolResult:

@@ -2,18 +2,17 @@
 
 Owns HTTP: routes, rendering the Jinja2 templates (autoescaped), mapping errors to pages, and the
 rules on who may act (one reviewer identity per server, checked CSRF and origin on every POST, a
-Host header that must name this server). It reads a home through a ``Foundry`` that never launches
-DBOS, and performs each approval or rejection with a short-lived ``Foundry`` (which launches DBOS,
-takes the home lock, resumes the durable workflow and releases both at close), one at a time. What
-a page shows is shaped in ``views.py``; the request checks live in ``security.py``.
+Host header that must name this server). It goes through one ``Foundry`` (``hold_home=False``: the
+home's workflows run only while an approval does) and nothing below it; pages and decisions run on
+worker threads side by side, and two decisions on one request are settled by the ledger's
+compare-and-swap (the loser is told what happened). What a page shows is shaped in ``views.py``; the
+request checks live in ``security.py``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -54,14 +53,13 @@ log = logging.getLogger("toolfoundry.surfaces.web")
 
 
 class _State:
-    """What the app holds: the settings, the reading foundry, the lock that serialises foundry use."""
+    """What the app holds: the settings, the foundry, the reviewer, the CSRF secret, the templates."""
 
     def __init__(self, settings: Settings, reviewer: str, allowed_hosts: Collection[str] | None) -> None:
         self.settings = settings
         self.reviewer = reviewer
         self.allowed_hosts = allowed_hosts
-        self.reader = Foundry(settings)  # reads only: never launches DBOS, never takes the home lock
-        self.lock = threading.RLock()  # one foundry action at a time: closing any Foundry ends DBOS
+        self.foundry = Foundry(settings, hold_home=False)
         self.csrf = Csrf()
         self.templates = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                             undefined=jinja2.StrictUndefined)
@@ -81,8 +79,7 @@ def create_app(settings: Settings, *, reviewer: str | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        with state.lock:
-            state.reader.close()
+        state.foundry.close()
 
     app = FastAPI(title="toolfoundry review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.ui = state
@@ -115,15 +112,12 @@ def create_app(settings: Settings, *, reviewer: str | None = None,
 
     @app.get("/", response_class=HTMLResponse)
     def queue(request: Request) -> Response:
-        with state.lock:
-            rows = state.reader.pending()
-            perms = views.queue_permissions(state.reader, rows)
-        return _render(state, request, "queue.html", 200, rows=rows, asks=perms)
+        rows = state.foundry.pending()
+        return _render(state, request, "queue.html", 200, rows=rows, asks=views.queue_permissions(rows))
 
     @app.get("/requests", response_class=HTMLResponse)
     def history(request: Request) -> Response:
-        with state.lock:
-            rows = views.all_requests(state.reader)
+        rows = views.all_requests(state.foundry)
         return _render(state, request, "history.html", 200, rows=rows)
 
     @app.get("/requests/{rid}", response_class=HTMLResponse)
@@ -162,11 +156,10 @@ def _render(state: _State, request: Request, template: str, status: int, **conte
 def _evidence_page(state: _State, request: Request, rid: str, status: int, *, flash: str = "",
                    flash_kind: str = "error", fragment: bool = False) -> Response:
     """The evidence page of ``rid`` (or, for htmx, its status panel and audit trail), 404 if unknown."""
-    with state.lock:
-        row = state.reader.ledger.get(rid)
-        if row is None:
-            return _render(state, request, "error.html", 404, message=f"no request {rid!r}")
-        ev = views.evidence(state.reader, row)
+    row = views.request_row(state.foundry, rid)
+    if row is None:
+        return _render(state, request, "error.html", 404, message=f"no request {rid!r}")
+    ev = views.evidence(state.foundry, row)
     return _render(state, request, "_panel.html" if fragment else "request.html", status, ev=ev, row=row,
                    commit=views.tool_commit(row), flash=flash, flash_kind=flash_kind)
 
@@ -192,24 +185,19 @@ async def _post(state: _State, request: Request, rid: str, *, approve: bool) -> 
 
 
 def _decide(state: _State, request: Request, rid: str, approve: bool, reason: str, htmx: bool) -> Response:
-    """Approve or reject with a short-lived Foundry (resumes the durable workflow), then show the result."""
-    with state.lock:
-        row = state.reader.ledger.get(rid)
-        if row is None:
-            return _render(state, request, "error.html", 404, message=f"no request {rid!r}")
-        if row.status != "pending_review":
-            return _evidence_page(state, request, rid, 409, fragment=htmx,
-                                  flash=f"request {rid} is {row.status}, not pending review")
-        if _home_busy(state.settings):
-            return _evidence_page(state, request, rid, 409, fragment=htmx, flash="another toolfoundry process is"
-                                  " working on this home; try again in a moment")
-        try:
-            with Foundry(state.settings) as foundry:
-                outcome = foundry.review(rid, approve=approve, reviewer=state.reviewer, reason=reason)
-        except UsageError as exc:
-            return _evidence_page(state, request, rid, 409, fragment=htmx, flash=str(exc))
-        except InfraError as exc:
-            return _evidence_page(state, request, rid, 503, fragment=htmx, flash=f"{type(exc).__name__}: {exc}")
+    """Approve or reject (resumes the durable workflow), then show the result."""
+    row = views.request_row(state.foundry, rid)
+    if row is None:
+        return _render(state, request, "error.html", 404, message=f"no request {rid!r}")
+    if row.status != "pending_review":
+        return _evidence_page(state, request, rid, 409, fragment=htmx,
+                              flash=f"request {rid} is {row.status}, not pending review")
+    try:
+        outcome = state.foundry.review(rid, approve=approve, reviewer=state.reviewer, reason=reason)
+    except UsageError as exc:
+        return _evidence_page(state, request, rid, 409, fragment=htmx, flash=str(exc))
+    except InfraError as exc:
+        return _evidence_page(state, request, rid, 503, fragment=htmx, flash=f"{type(exc).__name__}: {exc}")
     log.info("review UI: %s %s by %s → %s", "approved" if approve else "rejected", rid, state.reviewer,
              outcome.status)
     if not htmx:
@@ -217,17 +205,6 @@ def _decide(state: _State, request: Request, rid: str, approve: bool, reason: st
     done = {"deployed": "approved and deployed", "rejected": "rejected"}.get(outcome.status, outcome.status)
     return _evidence_page(state, request, rid, 200, fragment=True, flash=done,
                           flash_kind="ok" if outcome.status in ("deployed", "rejected") else "error")
-
-
-def _home_busy(settings: Settings) -> bool:
-    """True when another process holds the home lock (a review now would wait for it)."""
-    with open(settings.home / ".lock", "a+", encoding="utf-8") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(lock, fcntl.LOCK_UN)
-    return False
 
 
 async def _form(request: Request) -> dict[str, str]:

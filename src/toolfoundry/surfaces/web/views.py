@@ -1,8 +1,9 @@
-"""What the review pages show, shaped from a foundry's ledger, audit log and forge.
+"""What the review pages show, shaped from what the ``Foundry`` facade says about a request.
 
-Owns turning a request's row, events and diff into plain data for the templates (the risk summary,
-the stages with their findings, the diff lines with their classes, the audit trail). It does not do
-HTTP, security or rendering — that is ``app.py`` and the templates — and it never changes a home.
+Owns turning a request's ledger row (its status, decision, permissions, stages), its audit trail and
+its diff into plain data for the templates (the risk summary, the stages with their findings, the diff
+lines with their classes, the audit trail). It does not do HTTP, security or rendering — that is
+``app.py`` and the templates — and it never changes a home.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from toolfoundry.api import Foundry
 from toolfoundry.core import JSON, Status
-from toolfoundry.errors import ToolfoundryError
+from toolfoundry.errors import ToolfoundryError, UsageError
 from toolfoundry.store.audit import Event
 from toolfoundry.store.ledger import RequestRow
 from toolfoundry.toolfile import tool_path
@@ -53,27 +54,33 @@ class Evidence:
 
 def all_requests(foundry: Foundry) -> list[RequestRow]:
     """Every request, newest first."""
-    return sorted(foundry.ledger.with_status(*STATUSES), key=lambda r: r.created, reverse=True)
+    return sorted(foundry.requests(*STATUSES), key=lambda r: r.created, reverse=True)
 
 
-def permissions(events: list[Event]) -> tuple[list[str], list[str]]:
-    """The network hosts and env vars a request asks for, from its latest event that records them."""
-    for event in reversed(events):
-        perms = event.data.get("permissions")
-        if isinstance(perms, dict):
-            return _strings(perms.get("net_hosts")), _strings(perms.get("env_vars"))
-    return [], []
+def request_row(foundry: Foundry, rid: str) -> RequestRow | None:
+    """The request with exactly this id, or None."""
+    try:
+        row = foundry.request_row(rid)
+    except UsageError:
+        return None
+    return row if row.id == rid else None
 
 
-def queue_permissions(foundry: Foundry, rows: list[RequestRow]) -> dict[str, tuple[list[str], list[str]]]:
+def permissions(row: RequestRow) -> tuple[list[str], list[str]]:
+    """The network hosts and env vars a request asks for, from its ledger row."""
+    asks = row.asks
+    return list(asks.net_hosts), list(asks.env_vars)
+
+
+def queue_permissions(rows: list[RequestRow]) -> dict[str, tuple[list[str], list[str]]]:
     """``permissions`` for each row, by request id."""
-    return {row.id: permissions(foundry.audit.events(request_id=row.id)) for row in rows}
+    return {row.id: permissions(row) for row in rows}
 
 
 def evidence(foundry: Foundry, row: RequestRow) -> Evidence:
     """The evidence of one request."""
-    events = foundry.audit.events(request_id=row.id)
-    net_hosts, env_vars = permissions(events)
+    events = foundry.events(row.id)
+    net_hosts, env_vars = permissions(row)
     raw = (row.outcome or {}).get("stages")
     stages = [s for s in raw if isinstance(s, dict)] if isinstance(raw, list) else []
     diff, note = _diff(foundry, row)
@@ -109,15 +116,16 @@ def classify(text: str) -> list[DiffLine]:
 def _diff(foundry: Foundry, row: RequestRow) -> tuple[list[DiffLine], str]:
     """The PR diff; once merged (empty diff), the deployed tool.py at its merge commit instead."""
     try:
-        text = foundry.forge.diff(row.id) if foundry.forge.branch_head(row.id) else ""
+        text = foundry.diff(row.id)
     except ToolfoundryError as exc:
         return [], f"the diff is unavailable: {exc}"
     if text:
         return classify(text), ""
     commit = tool_commit(row)
-    if commit and row.name:
+    deployed = foundry.deployed_by(row.id) if commit and row.name else None
+    if commit and row.name and deployed is not None:
         try:
-            code = foundry.forge.read_file(commit, tool_path(row.name)).decode("utf-8", "replace")
+            code = foundry.code(deployed.ref.name, deployed.ref.version)
         except ToolfoundryError as exc:
             return [], f"merged at {commit[:12]}; the deployed code is unavailable: {exc}"
         return ([DiffLine(text=line, kind="ctx") for line in code.splitlines()],
@@ -139,5 +147,3 @@ def _short(data: dict[str, JSON]) -> str:
     return text if len(text) <= 160 else text[:157] + "…"
 
 
-def _strings(value: JSON) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []

@@ -1,26 +1,18 @@
-"""Reviewer agents and quorum voting: a ``ReviewSubject`` → one ``Vote`` per reviewer → a ``QuorumResult``.
+"""Reviewer agents: a role and a model, shown a ``ReviewSubject``, answering with one ``Vote``.
 
 A ``ReviewerAgent`` has a role (``security``, ``correctness``, ``interface``; prompts in
 ``prompts/review_<role>.md`` and ``prompts/review.md``) and any ``Model``. It is shown the tool's code
-(with line numbers), tests, description, signature, permissions and every stage's verdict, and answers
-with JSON: ``{"verdict": "approve"|"request_changes"|"reject", "reasons": [{"line": 12, "text": ...}],
-"summary": ...}``. Output that cannot be read is an ``abstain`` vote that says why; a model that fails
-is an ``abstain`` vote with its error; a reviewer that does not answer in time is a ``timeout`` vote.
-Nothing a model says can crash a review.
-
-``run_quorum`` runs the reviewers concurrently (threads, one shared deadline), never lets the
-requester's own agent vote, and decides: any ``reject`` → rejected; at least ``quorum`` approvals →
-approved; otherwise unresolved (the policy's ``fallback`` then routes to a human or denies).
-
-This module returns data. It does not know the workflow, the audit log or which model to use: the
-caller records the votes and decides what happens next.
+(with line numbers), tests, description, signature, permissions and every stage's verdict, between
+markers derived from the material's own hash, and answers with JSON: ``{"verdict": "approve" |
+"request_changes" | "reject", "reasons": [{"line": 12, "text": ...}], "summary": ...}``. Output that
+cannot be read is an ``abstain`` vote that says why; a model that fails is an ``abstain`` vote with
+its error. Nothing a model says can crash a review.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +21,7 @@ from typing import Literal, cast
 
 from toolfoundry.core import JSON, ROLES, Candidate, Permissions, ToolSpec, Verdict
 from toolfoundry.errors import ModelError, UsageError
+from toolfoundry.models.replies import json_objects
 from toolfoundry.models.types import Message, Model, Usage
 
 VoteVerdict = Literal["approve", "request_changes", "reject", "abstain", "timeout"]
@@ -38,8 +31,6 @@ LineReason = tuple[int | None, str]
 
 _ALIASES = {"approve": "approve", "approved": "approve", "request_changes": "request_changes",
             "changes_requested": "request_changes", "reject": "reject", "rejected": "reject"}
-_MAX_SCAN = 50_000
-"""Characters of a reviewer's answer searched for the JSON object."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,36 +92,6 @@ class Vote:
         return {"reviewer": self.reviewer, "role": self.role, "verdict": self.verdict,
                 "reasons": [{"line": line, "text": text} for line, text in self.reasons],
                 "summary": self.summary, "usage": self.usage.to_json(), "ms": round(self.ms, 1)}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QuorumResult:
-    """What the reviewers decided together."""
-
-    outcome: QuorumOutcome
-    """``approved``, ``rejected``, or ``unresolved`` (the policy's fallback decides)."""
-    votes: tuple[Vote, ...]
-    """One vote per reviewer, in the order given (excluded reviewers abstain, saying why)."""
-    reason: str
-    """One sentence: who decided and why."""
-    changes_requested: tuple[LineReason, ...] = ()
-    """The reasons of ``request_changes`` votes, for a new generation attempt."""
-    excluded: tuple[str, ...] = ()
-    """Reviewers not asked because they are, or act for, the requester."""
-
-    @property
-    def usage(self) -> Usage:
-        """Tokens of every review added up."""
-        total = Usage()
-        for vote in self.votes:
-            total = total + vote.usage
-        return total
-
-    def to_json(self) -> dict[str, JSON]:
-        """As recorded in the audit log."""
-        return {"outcome": self.outcome, "reason": self.reason, "votes": [v.to_json() for v in self.votes],
-                "changes_requested": [{"line": line, "text": text} for line, text in self.changes_requested],
-                "excluded": list(self.excluded), "usage": self.usage.to_json()}
 
 
 def _prompt(name: str) -> str:
@@ -206,7 +167,7 @@ def parse_answer(text: str, *, lines: int) -> tuple[VoteVerdict, tuple[LineReaso
     The JSON object may sit in prose or a fenced block; the first object with a ``verdict`` key counts.
     Reason lines outside ``1..lines`` are kept as whole-tool reasons (line None).
     """
-    obj = _first_object(text[:_MAX_SCAN])
+    obj = next((o for o in json_objects(text) if "verdict" in o), None)
     if obj is None:
         return f"unreadable review: no JSON object with a 'verdict' in the answer ({_clip(text)!r})"
     raw = obj.get("verdict")
@@ -217,20 +178,6 @@ def parse_answer(text: str, *, lines: int) -> tuple[VoteVerdict, tuple[LineReaso
     reasons = tuple(_reason(item, lines) for item in (items if isinstance(items, list) else [items]))
     summary = obj.get("summary")
     return cast(VoteVerdict, verdict), reasons, summary if isinstance(summary, str) else ""
-
-
-def _first_object(text: str) -> dict[str, JSON] | None:
-    decoder = json.JSONDecoder()
-    start = text.find("{")
-    while start != -1:
-        try:
-            value, _ = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
-            value = None
-        if isinstance(value, dict) and "verdict" in value:
-            return value
-        start = text.find("{", start + 1)
-    return None
 
 
 def _reason(item: JSON, lines: int) -> LineReason:
@@ -246,78 +193,3 @@ def _reason(item: JSON, lines: int) -> LineReason:
 
 def _clip(text: str, size: int = 120) -> str:
     return text if len(text) <= size else text[:size] + "…"
-
-
-def _principal(name: str) -> str:
-    return name.removeprefix("agent:")
-
-
-def run_quorum(reviewers: Sequence[ReviewerAgent], *, subject: ReviewSubject, quorum: int, requester: str,
-               timeout_seconds: float) -> QuorumResult:
-    """Ask every eligible reviewer at once, wait at most ``timeout_seconds``, and count the votes."""
-    if quorum < 1 or timeout_seconds <= 0:
-        raise UsageError(f"a quorum needs quorum >= 1 and timeout_seconds > 0 (got {quorum}, {timeout_seconds})")
-    if len({r.name for r in reviewers}) != len(reviewers):
-        raise UsageError(f"reviewer names must be unique: {[r.name for r in reviewers]}")
-    excluded = [r for r in reviewers if _principal(r.name) == _principal(requester) or
-                (r.acting_for is not None and _principal(r.acting_for) == _principal(requester))]
-    eligible = [r for r in reviewers if r not in excluded]
-    answers = _ask_all(eligible, subject, timeout_seconds)
-    votes: list[Vote] = []
-    for r in reviewers:
-        if r in excluded:
-            votes.append(Vote(reviewer=r.name, role=r.role, verdict="abstain", reasons=((None, (
-                f"excluded: {r.name} is, or acts for, the requester {requester}; a requester's own agent "
-                "never approves its request")),)))
-        else:
-            votes.append(answers.get(r.name) or Vote(reviewer=r.name, role=r.role, verdict="timeout", reasons=(
-                (None, f"no answer within {timeout_seconds:g}s"),), ms=timeout_seconds * 1000))
-    return _count(tuple(votes), quorum, tuple(r.name for r in excluded))
-
-
-def _ask_all(reviewers: Sequence[ReviewerAgent], subject: ReviewSubject, timeout: float) -> dict[str, Vote]:
-    """Each reviewer in its own daemon thread; answers after the deadline are dropped."""
-    answers: dict[str, Vote] = {}
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def ask(reviewer: ReviewerAgent) -> None:
-        try:
-            vote = reviewer.review(subject)
-        except Exception as exc:  # a bug in a backend or in our code: re-raised in the caller below
-            with lock:
-                errors.append(exc)
-            return
-        with lock:
-            answers[reviewer.name] = vote
-
-    threads = [threading.Thread(target=ask, args=(r,), name=f"review-{r.name}", daemon=True) for r in reviewers]
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    with lock:
-        if errors:
-            raise errors[0]
-        return dict(answers)
-
-
-def _count(votes: tuple[Vote, ...], quorum: int, excluded: tuple[str, ...]) -> QuorumResult:
-    by = {kind: [v for v in votes if v.verdict == kind] for kind in
-          ("approve", "request_changes", "reject", "abstain", "timeout")}
-    changes = tuple(reason for v in by["request_changes"] for reason in (v.reasons or ((None, v.summary),)))
-    note = f" ({', '.join(excluded)} excluded as the requester's own)" if excluded else ""
-    if by["reject"]:
-        first = by["reject"][0]
-        why = first.reasons[0][1] if first.reasons else first.summary
-        return QuorumResult(outcome="rejected", votes=votes, changes_requested=changes, excluded=excluded,
-                            reason=f"rejected by {', '.join(v.reviewer for v in by['reject'])}: {why}{note}")
-    approvals = len(by["approve"])
-    if approvals >= quorum:
-        return QuorumResult(outcome="approved", votes=votes, changes_requested=changes, excluded=excluded,
-                            reason=f"{approvals} approval(s), {quorum} needed: "
-                                   f"{', '.join(v.reviewer for v in by['approve'])}{note}")
-    return QuorumResult(outcome="unresolved", votes=votes, changes_requested=changes, excluded=excluded, reason=(
-        f"{approvals} approval(s), {quorum} needed; {len(by['request_changes'])} requested changes, "
-        f"{len(by['abstain'])} abstained, {len(by['timeout'])} timed out{note}"))

@@ -1,6 +1,6 @@
 """The MCP server through the SDK's own client, in-process: both protocol eras, every meta-tool, errors.
 
-Over stdio and HTTP (subprocesses) see test_mcp_transports.py.
+Over stdio and HTTP (subprocesses) see test_mcp_transport.py.
 """
 
 from __future__ import annotations
@@ -90,9 +90,8 @@ def test_lists_deployed_tools_with_their_schemas_and_the_meta_tools(served: Foun
             assert client.server_capabilities.tools is not None and client.server_capabilities.tools.list_changed
             tools = {t.name: t for t in (await client.list_tools()).tools}
             assert set(tools) == {"add", *(t.name for t in META_TOOLS)}
-            add = served.foundry.registry.get("add")
-            assert add is not None
-            assert tools["add"].input_schema == add.spec["args_schema"]
+            add = next(t for t in served.foundry.tools() if t.ref.name == "add")
+            assert tools["add"].input_schema == add.interface.args_schema
             assert tools["add"].description == "Sum of a and b."
             assert tools["add"].output_schema == {"type": "object", "required": ["result"],
                                                   "properties": {"result": {"type": "integer"}}}
@@ -148,7 +147,8 @@ def test_propose_tool_notifies_a_handshake_era_client_which_then_calls_the_new_t
             assert all(p.startswith(body["request_id"]) for p in progress)
     run(go)
     assert changed.count == 1
-    row = served.foundry.ledger.find(served.foundry.registry.get("double").request_id)[0]  # type: ignore[union-attr]
+    double = next(t for t in served.foundry.tools() if t.ref.name == "double")
+    row = served.foundry.request_row(double.request_id)
     assert row.requester == "mcp:mcp"
 
 
@@ -305,3 +305,25 @@ def test_request_capability_has_a_model_write_the_tool_with_progress(home: Path,
     finally:
         foundry.close()
     assert changed.count == 1
+
+
+def test_a_policy_rule_can_route_what_agents_propose_over_mcp(home: Path) -> None:
+    """``source = ["mcp"]``: an agent's own code waits for a human; the same code from the CLI would not."""
+    config = home / "toolfoundry.toml"
+    config.write_text(config.read_text(encoding="utf-8") + '\n[[policy.rules]]\nname = "agents-code-needs-a-human"'
+                      '\nwhen = { source = ["mcp"] }\nroute = "human"\n', encoding="utf-8")
+    foundry = Foundry(make_settings(home), hold_home=False)
+    try:
+        async def go() -> None:
+            async with Client(FoundryServer(foundry).server, mode="legacy") as client:
+                result = await client.call_tool("propose_tool", {"code": DOUBLE,
+                                                                 "examples": [{"args": {"x": 4}, "expect": 8}]})
+                body = json.loads(text(result))
+                assert body["status"] == "pending_review", body
+                row = foundry.request_row(body["request_id"])
+                assert row.source == "mcp" and row.decision and row.decision["rule"] == "agents-code-needs-a-human"
+        run(go)
+        direct = foundry.propose(Candidate(code=TRIPLE, examples=(Example(args={"x": 1}, expect=3),)))
+        assert direct.status == "deployed"
+    finally:
+        foundry.close()

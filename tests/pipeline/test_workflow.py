@@ -11,9 +11,10 @@ import pytest
 from toolfoundry.api import Foundry
 from toolfoundry.core import Candidate, Example, Permissions
 from toolfoundry.errors import TamperedTool, UsageError
+from toolfoundry.pipeline.parts import Parts
 from toolfoundry.toolfile import load_candidate
 
-from conftest import ADD, EXAMPLES, make_settings
+from conftest import ADD, EXAMPLES, home_parts, make_settings, run_cli
 
 EXAMPLES_ADD = (Example(args={"a": 1, "b": 2}, expect=3), Example(args={"a": 5}, expect=6))
 
@@ -52,21 +53,21 @@ def test_every_state_change_of_a_request_is_in_the_audit_log(foundry: Foundry) -
     assert foundry.verify().ok
 
 
-def test_the_pr_branch_and_merge_commit_carry_the_request_and_the_hash(foundry: Foundry) -> None:
+def test_the_pr_branch_and_merge_commit_carry_the_request_and_the_hash(foundry: Foundry, parts: Parts) -> None:
     outcome = foundry.propose(add_candidate())
     assert outcome.tool is not None
-    trailers = foundry.forge.trailers(outcome.tool.commit or "")
+    trailers = parts.forge.trailers(outcome.tool.commit or "")
     assert trailers["Foundry-Request"] == outcome.request_id
     assert trailers["Tool-Sha256"] == outcome.tool.sha256
-    assert foundry.forge.read_file(outcome.tool.commit or "", "tools/add/tool.py") == ADD.encode()
+    assert parts.forge.read_file(outcome.tool.commit or "", "tools/add/tool.py") == ADD.encode()
     opened = next(e for e in foundry.events(outcome.request_id) if e.kind == "pr.opened")
-    assert opened.data["head"] == foundry.forge.branch_head(outcome.request_id)
+    assert opened.data["head"] == parts.forge.branch_head(outcome.request_id)
     assert opened.data["branch"] == f"foundry/{outcome.request_id}"
-    manifest = foundry.forge.read_file(outcome.tool.commit or "", "tools/add/tool.toml").decode()
+    manifest = parts.forge.read_file(outcome.tool.commit or "", "tools/add/tool.toml").decode()
     assert f'request = "{outcome.request_id}"' in manifest
 
 
-def test_a_wrong_tool_is_rejected_with_findings_a_model_can_act_on(foundry: Foundry) -> None:
+def test_a_wrong_tool_is_rejected_with_findings_a_model_can_act_on(foundry: Foundry, parts: Parts) -> None:
     wrong = ADD.replace("return a + b", "return a - b")
     outcome = foundry.propose(Candidate(code=wrong, examples=EXAMPLES_ADD))
     assert outcome.status == "rejected"
@@ -74,7 +75,7 @@ def test_a_wrong_tool_is_rejected_with_findings_a_model_can_act_on(foundry: Foun
     mismatch = next(f for f in oracle.findings if f.code == "oracle.mismatch")
     assert mismatch.input == {"a": 1, "b": 2} and mismatch.expected == 3 and mismatch.actual == -1
     assert foundry.tools() == []
-    assert foundry.forge.branch_head(outcome.request_id) is None  # nothing to review, nothing merged
+    assert parts.forge.branch_head(outcome.request_id) is None  # nothing to review, nothing merged
 
 
 def test_held_out_failures_never_reveal_their_inputs(foundry: Foundry) -> None:
@@ -122,24 +123,24 @@ def test_a_tool_asking_for_the_network_waits_for_a_human(foundry: Foundry, home:
         foundry.review(outcome.request_id, approve=True, reviewer="bob")
 
 
-def test_a_rejected_review_merges_nothing(foundry: Foundry) -> None:
+def test_a_rejected_review_merges_nothing(foundry: Foundry, parts: Parts) -> None:
     outcome = foundry.propose(add_candidate(permissions=Permissions(env_vars=("API_KEY",))))
     assert outcome.status == "pending_review"
     with pytest.raises(UsageError, match="needs a reason"):
         foundry.review(outcome.request_id, approve=False, reviewer="alice")
-    main_before = foundry.forge.main_head()
+    main_before = parts.forge.main_head()
     done = foundry.review(outcome.request_id[:10], approve=False, reviewer="alice", reason="no secrets")
     assert done.status == "rejected" and "no secrets" in done.reason
-    assert foundry.forge.main_head() == main_before and foundry.tools() == []
+    assert parts.forge.main_head() == main_before and foundry.tools() == []
 
 
-def test_a_tool_without_examples_needs_a_human(foundry: Foundry) -> None:
+def test_a_tool_without_examples_needs_a_human(foundry: Foundry, parts: Parts) -> None:
     outcome = foundry.propose(Candidate(code=ADD))
     assert outcome.status == "pending_review"
-    assert foundry.ledger.get(outcome.request_id).decision["rule"] == "no-host-evidence"  # type: ignore[index,union-attr]
+    assert parts.ledger.get(outcome.request_id).decision["rule"] == "no-host-evidence"  # type: ignore[index,union-attr]
 
 
-def test_a_new_signature_is_allowed_as_a_new_version_and_rollback_moves_back(foundry: Foundry) -> None:
+def test_a_new_signature_is_allowed_as_a_new_version_and_rollback_moves_back(foundry: Foundry, parts: Parts) -> None:
     first = foundry.propose(add_candidate())
     v2 = ADD.replace("b: int = 1) -> int", "b: int = 1, c: int = 0) -> int").replace("a + b", "a + b + c")
     second = foundry.propose(Candidate(code=v2, examples=EXAMPLES_ADD))
@@ -155,23 +156,29 @@ def test_a_new_signature_is_allowed_as_a_new_version_and_rollback_moves_back(fou
     assert foundry.rollback("add", to=2).ref.version == 2
     with pytest.raises(UsageError, match="no version 9"):
         foundry.rollback("add", to=9)
-    assert [e.data["to"] for e in foundry.audit.events(kinds=["rollback"])] == [1, 2]
+    assert [e.data["to"] for e in parts.audit.events(kinds=["rollback"])] == [1, 2]
 
 
-def test_a_tool_whose_bytes_differ_from_the_reviewed_ones_refuses_to_load(foundry: Foundry, home: Path) -> None:
+def test_a_tool_whose_bytes_differ_from_the_reviewed_ones_refuses_to_load(foundry: Foundry, home: Path, parts: Parts) -> None:
     first = foundry.propose(add_candidate())
     assert first.status == "deployed"
     # A commit in the same repository whose tools/add/tool.py is not what was reviewed.
-    evil = foundry.forge.open_pr(request_id="evil", message="evil", trailers={},
-                                 files={"tools/add/tool.py": ADD.replace("a + b", "a + b + 1000").encode()})
+    evil = parts.forge.open_pr(request_id="evil", message="evil", trailers={},
+                               files={"tools/add/tool.py": ADD.replace("a + b", "a + b + 1000").encode()})
     with sqlite3.connect(home / "foundry.db") as db:
         db.execute("UPDATE tools SET commit_sha = ? WHERE name = 'add'", (evil,))
     with pytest.raises(TamperedTool, match="refusing to load add"):
         foundry.call("add", {"a": 1})
-    assert foundry.audit.events(kinds=["call"]) == []
+    assert parts.audit.events(kinds=["call"]) == []
+    tampered = parts.audit.events(kinds=["tool.tampered"])
+    assert len(tampered) == 1 and tampered[0].request_id == first.request_id
+    assert tampered[0].data["name"] == "add" and "reviewed sha256" in str(tampered[0].data["problem"])
+    assert foundry.verify().ok
+    proc = run_cli(home, "call", "add", "--args", '{"a": 1}')
+    assert proc.returncode == 2 and "refusing to load add" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_a_call_failure_is_an_error_result_not_a_crash(foundry: Foundry) -> None:
+def test_a_call_failure_is_an_error_result_not_a_crash(foundry: Foundry, parts: Parts) -> None:
     code = '''"""Divide."""
 
 
@@ -184,7 +191,7 @@ def divide(a: float, b: float) -> float:
     assert outcome.status == "deployed"
     result = foundry.call("divide", {"a": 1, "b": 0})
     assert result.ok is False and result.error and result.error["type"] == "ZeroDivisionError"
-    assert foundry.audit.events(kinds=["call"])[-1].data["ok"] is False
+    assert parts.audit.events(kinds=["call"])[-1].data["ok"] is False
 
 
 def test_a_call_whose_result_breaks_the_declared_type_is_an_error(foundry: Foundry) -> None:
@@ -203,9 +210,10 @@ def liar(x: int) -> int:
 
 
 def test_no_sandbox_means_nothing_is_proposed(home: Path) -> None:
-    with Foundry(make_settings(home, TOOLFOUNDRY_BWRAP="/nonexistent/bwrap")) as foundry:
+    settings = make_settings(home, TOOLFOUNDRY_BWRAP="/nonexistent/bwrap")
+    with Foundry(settings) as foundry, home_parts(settings) as parts:
         from toolfoundry.errors import SandboxUnavailable
         with pytest.raises(SandboxUnavailable, match="bubblewrap"):
             foundry.propose(add_candidate())
-        assert foundry.ledger.with_status("running", "deployed", "rejected", "pending_review", "failed") == []
-        assert [e.kind for e in foundry.audit.events()] == ["home.initialised", "sandbox.checked"]
+        assert parts.ledger.with_status("running", "deployed", "rejected", "pending_review", "failed") == []
+        assert [e.kind for e in parts.audit.events()] == ["home.initialised", "sandbox.checked"]

@@ -67,6 +67,18 @@ def test_editing_any_field_of_a_row_is_named_by_verify(log: AuditLog, tmp_path: 
     assert "event 3" in result.reason
 
 
+@pytest.mark.parametrize(("column", "value"), [
+    ("key", "r1:forged"), ("key", None), ("prev_hash", "1" * 64), ("v", 1), ("v", 3), ("v", "x"), ("seq", 30)])
+def test_every_stored_column_is_covered_by_the_hash(log: AuditLog, tmp_path: Path, column: str, value: object) -> None:
+    """The first version let an edit of ``key`` pass; now every column of an event is in its hash."""
+    for i in range(6):
+        log.append("stage.done", request_id="r1", actor="foundry", data={"i": i}, key=f"r1:k{i}")
+    raw(tmp_path, f"UPDATE audit_events SET {column} = ? WHERE seq = 3", value)
+    result = log.verify()
+    assert not result.ok and result.first_bad_seq == 3, result
+    assert "event 3" in result.reason
+
+
 def test_deleting_a_middle_row_is_named_by_verify(log: AuditLog, tmp_path: Path) -> None:
     fill(log)
     raw(tmp_path, "DELETE FROM audit_events WHERE seq = 3")

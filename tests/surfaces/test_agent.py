@@ -50,9 +50,9 @@ def test_the_agent_requests_a_missing_tool_and_finishes_its_task_with_it(
     assert offered[0] == ["request_capability"] and offered[1] == ["reverse_words", "request_capability"]
     tool_msg = next(m for m in server.requests[4]["messages"] if m["role"] == "tool" and "ok" in m["content"])
     assert json.loads(tool_msg["content"]) == {"ok": True, "result": "themselves extend agents safe"}
-    run = foundry_llm.audit.events(kinds=["agent.run"])[-1]
+    run = [e for e in foundry_llm.events() if e.kind == "agent.run"][-1]
     assert run.data["requests"] == list(result.requests) and run.data["finished"] is True
-    assert foundry_llm.ledger.get(result.requests[0]).status == "deployed"  # type: ignore[union-attr]
+    assert foundry_llm.request_row(result.requests[0]).status == "deployed"
 
 
 def test_a_capability_pending_review_is_told_to_the_agent_which_carries_on(

@@ -9,6 +9,7 @@ import pytest
 
 from toolfoundry.api import Foundry
 from toolfoundry.core import Candidate, Example
+from toolfoundry.pipeline.parts import Parts
 
 HANG = '''"""Hangs."""
 import time
@@ -49,17 +50,17 @@ def spin(x: int) -> int:
 
 
 @pytest.mark.parametrize(("code", "function"), [(HANG, "hang"), (ALLOC, "alloc"), (PRINT, "shout"), (SPIN, "spin")])
-def test_a_misbehaving_tool_is_rejected_and_the_host_is_unaffected(foundry: Foundry, code: str, function: str) -> None:
+def test_a_misbehaving_tool_is_rejected_and_the_host_is_unaffected(foundry: Foundry, code: str, function: str, parts: Parts) -> None:
     outcome = foundry.propose(Candidate(code=code, examples=(Example(args={"x": 1}, expect=2),)))
     assert outcome.status == "rejected", outcome.to_json()
     oracle = next(s for s in outcome.stages if s.stage == "oracle")
     assert not oracle.ok and oracle.findings
-    assert foundry.tools() == [] and foundry.forge.branch_head(outcome.request_id) is None
+    assert foundry.tools() == [] and parts.forge.branch_head(outcome.request_id) is None
     assert foundry.verify().ok
     assert subprocess.run(["true"]).returncode == 0  # the host can still spawn processes
 
 
-def test_a_fork_bomb_is_contained_by_the_process_limit(foundry: Foundry) -> None:
+def test_a_fork_bomb_is_contained_by_the_process_limit(foundry: Foundry, parts: Parts) -> None:
     code = '''"""Forks without bound."""
 import os
 
@@ -70,7 +71,7 @@ def bomb(x: int) -> int:
         os.fork()
 '''
     # `os` is not allowed by the checks, so run it through the sandbox directly as the oracle would.
-    report = foundry.sandbox.run_cases(code=code, function="bomb", cases=[{"x": 1}],
+    report = parts.sandbox.run_cases(code=code, function="bomb", cases=[{"x": 1}],
                                        permissions=Candidate(code="").permissions,
                                        limits=foundry.settings.test_limits)
     assert not (report.cases and report.cases[0].ok)

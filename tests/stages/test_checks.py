@@ -18,8 +18,8 @@ from toolfoundry.stages.checks import (
     run_checks,
 )
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DEMO = Path(__file__).resolve().parent.parent / "src" / "toolfoundry" / "surfaces" / "demo" / "demo.json"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+DEMO = Path(__file__).resolve().parents[2] / "src" / "toolfoundry" / "surfaces" / "demo" / "demo.json"
 
 NO_PERMISSIONS = Permissions()
 NET = Permissions(net_hosts=("example.org",))

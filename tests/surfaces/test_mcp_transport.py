@@ -22,9 +22,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from test_mcp import DOUBLE, TRIPLE, ListChanged, text
 
 from conftest import ADD, ADD_EXAMPLES, REPO, run_cli, write
+from surfaces.test_mcp_server import DOUBLE, TRIPLE, ListChanged, text
 
 
 def env_for(home: Path, **extra: str) -> dict[str, str]:

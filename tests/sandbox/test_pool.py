@@ -244,6 +244,6 @@ def test_foundry_call_reuses_one_warm_sandbox(foundry: Foundry) -> None:
     assert outcome.status == "deployed", outcome.to_json()
     results = [foundry.call("add", {"a": n, "b": 1}) for n in range(3)]
     assert [r.result for r in results] == [1, 2, 3] and all(r.ok for r in results)
-    assert foundry._pool is not None and foundry._pool.sandboxes() == 1  # noqa: SLF001
+    assert foundry._calls._pool is not None and foundry._calls._pool.sandboxes() == 1  # noqa: SLF001
     foundry.close()
-    assert foundry._pool is None  # noqa: SLF001
+    assert foundry._calls._pool is None  # noqa: SLF001

@@ -1,15 +1,9 @@
-"""Fakes shipped with toolfoundry, for our tests and for yours.
+"""A loopback OpenAI-compatible HTTP server that answers from a script of ``Reply`` values.
 
-This module owns test doubles that talk the real wire protocols, so code under test runs unchanged:
-
-* ``FakeOpenAIServer`` — a loopback OpenAI-compatible HTTP server (``POST /v1/chat/completions``,
-  ``GET /v1/models``, and an Anthropic-style ``POST /v1/messages``) that answers from a script of
-  ``Reply`` values: text, tool calls (possibly malformed JSON), prose-wrapped code, HTTP errors with
-  ``Retry-After``, delays longer than a client's timeout, and non-JSON bodies.
-* ``ScriptedModel`` (re-exported from ``toolfoundry.models``) — an in-process model replaying responses.
-
-It does not own any model client (see ``toolfoundry.models``). Only the standard library is imported here;
-no SDK is loaded at import time.
+``FakeOpenAIServer`` serves ``POST /v1/chat/completions``, ``GET /v1/models`` and an Anthropic-style
+``POST /v1/messages``, answering each request with the next ``Reply``: text, tool calls (possibly
+malformed JSON), prose-wrapped code, HTTP errors with ``Retry-After``, delays longer than a client's
+timeout, and non-JSON bodies. Only the standard library is imported here.
 
 Example::
 
@@ -33,9 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
 
-from toolfoundry.models.scripted import ScriptedModel
-
-__all__ = ["FakeOpenAIServer", "Reply", "ScriptedModel"]
+__all__ = ["FakeOpenAIServer", "Reply"]
 
 ReplyKind = Literal["message", "error", "delay", "garbage"]
 

@@ -82,7 +82,7 @@ def foundry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Foundry]:
 
 
 def test_openai_and_anthropic_tools_are_the_registry_schemas_and_descriptions(foundry: Foundry) -> None:
-    registry = {t.ref.name: t.spec for t in foundry.tools()}
+    registry = {t.ref.name: t.interface.to_json() for t in foundry.tools()}
     assert {"add", "root"} <= set(registry)
     assert openai_tools(foundry) == [
         {"type": "function", "function": {"name": name, "description": spec["description"],
@@ -98,15 +98,15 @@ def test_langchain_tools_offer_the_registry_schema_to_the_model(foundry: Foundry
 
     tools = {t.name: t for t in langchain_tools(foundry)}
     add = tool_named(foundry, "add")
-    assert tools["add"].description == add.spec["description"] == "Sum of a and b."
-    assert tools["add"].args_schema == add.spec["args_schema"]
-    assert convert_to_openai_tool(tools["add"])["function"]["parameters"] == add.spec["args_schema"]
+    assert tools["add"].description == add.interface.description == "Sum of a and b."
+    assert tools["add"].args_schema == add.interface.args_schema
+    assert convert_to_openai_tool(tools["add"])["function"]["parameters"] == add.interface.args_schema
 
 
 def test_pydantic_ai_tools_offer_the_registry_schema_to_the_model(foundry: Foundry) -> None:
     definitions = {t.name: t.tool_def for t in pydantic_ai_tools(foundry)}
     for name in ("add", "root"):
-        spec = tool_named(foundry, name).spec
+        spec = tool_named(foundry, name).interface.to_json()
         assert definitions[name].parameters_json_schema == spec["args_schema"]
         assert definitions[name].description == spec["description"]
 

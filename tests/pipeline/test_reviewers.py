@@ -12,7 +12,7 @@ from toolfoundry.api import Foundry
 from toolfoundry.core import Candidate, Example
 from toolfoundry.testing import FakeOpenAIServer, Reply
 
-from conftest import ADD, make_settings
+from conftest import ADD, home_parts, make_settings
 
 RULES = """
 [[policy.rules]]
@@ -99,10 +99,10 @@ regenerate = true
                vote("reject", "build no list just to add two numbers"),
                Reply.text(f"```python\n{ADD}```"), vote("approve"))
     settings = make_settings(home, OPENAI_BASE_URL=server.base_url, TOOLFOUNDRY_MODEL="openai:fake-model")
-    with Foundry(settings) as f:
+    with Foundry(settings) as f, home_parts(settings) as parts:
         outcome = f.request("add two integers", examples=(Example(args={"a": 1, "b": 2}, expect=3),))
         assert outcome.status == "deployed", outcome.to_json()
-        assert f.forge.read_file(outcome.tool.commit or "", "tools/add/tool.py") == ADD.encode()  # type: ignore[union-attr]
+        assert parts.forge.read_file(outcome.tool.commit or "", "tools/add/tool.py") == ADD.encode()  # type: ignore[union-attr]
         events = f.events(outcome.request_id)
     refine = server.requests[3]["messages"][-1]["content"]
     assert "review.reject" in refine and "build no list just to add two numbers" in refine and "tool.py:6" in refine

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from toolfoundry.core import Example, Permissions, ToolRef
+from toolfoundry.core import Example, Interface, Permissions, ToolRef
 from toolfoundry.errors import UsageError
 from toolfoundry.stages.assess import assess
 from toolfoundry.store.registry import DeployedTool
@@ -53,7 +53,7 @@ def deployed(name: str, version: int = 1, description: str | None = None) -> Dep
     if description is not None:
         s["description"] = description
     return DeployedTool(ref=ToolRef(name=name, version=version, sha256="0" * 64, commit="c" * 40),
-                        request_id=f"req-{name}-{version}", spec=s, permissions=Permissions(),
+                        request_id=f"req-{name}-{version}", interface=Interface.from_json(s), permissions=Permissions(),
                         deployed_at="2025-01-01T00:00:00+00:00", active=True)
 
 
@@ -186,7 +186,7 @@ def test_content_words_drop_stop_words_and_split_identifiers() -> None:
 
 
 def test_upsert_replaces_the_previous_version(index: ToolIndex) -> None:
-    index.upsert("slugify", 2, deployed("slugify", 2, "Make a permalink from a headline.").spec)
+    index.upsert("slugify", 2, deployed("slugify", 2, "Make a permalink from a headline.").interface.to_json())
     assert index.search("permalink headline")[0].name == "slugify"
     assert index.search("permalink")[0].version == 2
     assert all(m.name != "slugify" for m in index.search("hyphens lowercase ascii"))

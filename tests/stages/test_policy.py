@@ -113,6 +113,7 @@ def test_every_condition_has_a_when_field_and_a_check() -> None:
     ("pure = false", facts(permissions=NET), facts()),
     ('source = "request"', facts(source="request"), facts(source="propose")),
     ('source = ["propose", "request"]', facts(source="request"), None),
+    ('source = ["mcp"]', facts(source="mcp"), facts(source="propose")),
     ('name_matches = "net_*"', facts(name="net_fetch"), facts(name="fetch_net")),
     ("lines_over = 10, pure = true", facts(lines=11), facts(lines=11, permissions=NET)),
     ("", facts(), None),

@@ -1,0 +1,291 @@
+"""What happens to a request, as typed events: recorded in the audit log, delivered to its listeners only.
+
+Every state change a workflow step makes is one event. An event knows its ``kind`` (a ``Literal``), its
+actor, the idempotency key that keeps a re-run step from recording it twice, and the JSON its audit
+record holds (:meth:`Event.data`, the same fields the audit log has always had). Surfaces render the
+objects — a stage's ``Verdict``, the policy's ``Decision``, the pull request's ``ToolRef`` — and never
+parse the audit JSON again.
+
+``bus.py`` delivers each event to the listeners of its own request only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import ClassVar, Literal
+
+from toolfoundry.core import JSON, Decision, Permissions, ReviewDecision, Source, Status, ToolRef, Verdict
+from toolfoundry.models.types import Usage
+from toolfoundry.stages.review import QuorumResult, Vote
+
+EventKind = Literal["request.opened", "assess", "model.call", "stage", "generation.done", "policy.decision",
+                    "pr.opened", "review.requested", "review.vote", "review.quorum", "review.decided", "merge",
+                    "deploy", "request.closed"]
+"""Every kind of event a request's workflow records."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Something that happened to one request. Subclasses say what, with typed fields."""
+
+    kind: ClassVar[EventKind]
+    keyed: ClassVar[str] = ""
+    """The idempotency key's template (``str.format`` over the fields); empty: the kind itself."""
+    request_id: str
+    """The request it belongs to."""
+    actor: str = "foundry"
+    """Who caused it: the requester, a reviewer, ``policy``, ``foundry``."""
+
+    def key(self) -> str:
+        """The idempotency key, unique within the request: a step re-run after a crash records nothing new."""
+        return self.keyed.format(**{f.name: getattr(self, f.name) for f in fields(self)}) if self.keyed else self.kind
+
+    def data(self) -> dict[str, JSON]:
+        """The facts the audit record holds (JSON only)."""
+        return {}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposalOpened(Event):
+    """A candidate someone wrote was handed in (``propose``, the API, an agent over MCP)."""
+
+    kind: ClassVar[EventKind] = "request.opened"
+    source: Source
+    sha256: str
+    name: str | None
+    permissions: Permissions
+    examples: int
+    holdout: int
+    tests: bool
+    sandbox: dict[str, str]
+
+    keyed: ClassVar[str] = "opened"
+
+    def data(self) -> dict[str, JSON]:
+        return {"source": self.source, "sha256": self.sha256, "name": self.name,
+                "permissions": self.permissions.to_json(), "examples": self.examples, "holdout": self.holdout,
+                "tests": self.tests, "sandbox": self.sandbox}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NeedOpened(Event):
+    """A capability was described, for a model to write."""
+
+    kind: ClassVar[EventKind] = "request.opened"
+    description: str
+    model: str
+    examples: int
+    holdout: int
+    max_attempts: int
+    token_budget: int
+    sandbox: dict[str, str]
+
+    keyed: ClassVar[str] = "opened"
+
+    def data(self) -> dict[str, JSON]:
+        return {"source": "request", "description": self.description, "model": self.model,
+                "examples": self.examples, "holdout": self.holdout, "max_attempts": self.max_attempts,
+                "token_budget": self.token_budget, "sandbox": self.sandbox}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assessed(Event):
+    """The deployed tools were searched for one that already fits the need."""
+
+    kind: ClassVar[EventKind] = "assess"
+    existing: ToolRef | None
+    reason: str
+    candidates: tuple[str, ...]
+
+    def data(self) -> dict[str, JSON]:
+        return {"existing": self.existing.to_json() if self.existing else None, "reason": self.reason,
+                "candidates": list(self.candidates)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelCalled(Event):
+    """A model answered: what for, the hashes of prompt and reply, the tokens."""
+
+    kind: ClassVar[EventKind] = "model.call"
+    purpose: str
+    call: int
+    model: str
+    prompt_sha256: str
+    response_sha256: str
+    usage: Usage
+
+    keyed: ClassVar[str] = "model:{call}"
+
+    def data(self) -> dict[str, JSON]:
+        return {"purpose": self.purpose, "call": self.call, "model": self.model,
+                "prompt_sha256": self.prompt_sha256, "response_sha256": self.response_sha256,
+                "usage": self.usage.to_json()}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageDone(Event):
+    """A stage finished, with its verdict."""
+
+    kind: ClassVar[EventKind] = "stage"
+    verdict: Verdict
+    attempt: int
+
+    keyed: ClassVar[str] = "stage:{verdict.stage}:{attempt}"
+
+    def data(self) -> dict[str, JSON]:
+        return {**self.verdict.to_json(), "attempt": self.attempt}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenerationDone(Event):
+    """A generated candidate passed every stage."""
+
+    kind: ClassVar[EventKind] = "generation.done"
+    attempts: int
+    usage: Usage
+
+    keyed: ClassVar[str] = "generation:{attempts}"
+
+    def data(self) -> dict[str, JSON]:
+        return {"attempts": self.attempts, "usage": self.usage.to_json()}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyDecided(Event):
+    """The policy routed the candidate."""
+
+    kind: ClassVar[EventKind] = "policy.decision"
+    actor: str = "policy"
+    decision: Decision
+    attempt: int
+
+    keyed: ClassVar[str] = "policy:{attempt}"
+
+    def data(self) -> dict[str, JSON]:
+        return {**self.decision.to_json(), "attempt": self.attempt}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrOpened(Event):
+    """The pull request (branch ``foundry/<request>``) holds this version of the tool."""
+
+    kind: ClassVar[EventKind] = "pr.opened"
+    ref: ToolRef
+    branch: str
+    head: str
+    attempt: int
+
+    keyed: ClassVar[str] = "pr:{attempt}"
+
+    def data(self) -> dict[str, JSON]:
+        return {"name": self.ref.name, "version": self.ref.version, "sha256": self.ref.sha256,
+                "branch": self.branch, "head": self.head, "attempt": self.attempt}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewRequested(Event):
+    """The request waits for a human reviewer."""
+
+    kind: ClassVar[EventKind] = "review.requested"
+    actor: str = "policy"
+    rule: str
+    reason: str
+    ref: ToolRef
+
+    keyed: ClassVar[str] = "review-requested"
+
+    def data(self) -> dict[str, JSON]:
+        return {"rule": self.rule, "reason": self.reason, **self.ref.to_json()}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Voted(Event):
+    """One reviewer agent voted."""
+
+    kind: ClassVar[EventKind] = "review.vote"
+    vote: Vote
+    attempt: int
+
+    keyed: ClassVar[str] = "vote:{attempt}:{vote.reviewer}"
+
+    def data(self) -> dict[str, JSON]:
+        return {**self.vote.to_json(), "attempt": self.attempt}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuorumDone(Event):
+    """The reviewer agents decided together (``result``), or could not be asked (``result`` None)."""
+
+    kind: ClassVar[EventKind] = "review.quorum"
+    actor: str = "reviewers"
+    result: QuorumResult | None
+    reason: str = ""
+    """Why no reviewer was asked, when ``result`` is None."""
+    attempt: int
+
+    keyed: ClassVar[str] = "quorum:{attempt}"
+
+    @property
+    def outcome(self) -> str:
+        """``approved``, ``rejected`` or ``unresolved``."""
+        return self.result.outcome if self.result is not None else "unresolved"
+
+    def data(self) -> dict[str, JSON]:
+        if self.result is None:
+            return {"outcome": "unresolved", "reason": self.reason}
+        return {**self.result.to_json(), "attempt": self.attempt}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewDecided(Event):
+    """A reviewer (a person, the policy, or the reviewer agents) approved or rejected the request."""
+
+    kind: ClassVar[EventKind] = "review.decided"
+    review: ReviewDecision
+
+    keyed: ClassVar[str] = "review"
+
+    def data(self) -> dict[str, JSON]:
+        return {"approve": self.review.approve, "reviewer": self.review.reviewer, "reason": self.review.reason}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Merged(Event):
+    """The pull request was merged into ``main``; ``ref.commit`` is the merge commit."""
+
+    kind: ClassVar[EventKind] = "merge"
+    ref: ToolRef
+
+    def data(self) -> dict[str, JSON]:
+        return self.ref.to_json()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deployed(Event):
+    """The merged version is recorded and loads from its merge commit with the reviewed hash."""
+
+    kind: ClassVar[EventKind] = "deploy"
+    ref: ToolRef
+
+    def data(self) -> dict[str, JSON]:
+        return self.ref.to_json()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Closed(Event):
+    """The request ended: deployed, rejected or failed."""
+
+    kind: ClassVar[EventKind] = "request.closed"
+    status: Status
+    reason: str
+    tool: ToolRef | None = None
+    usage: Usage | None = None
+
+    keyed: ClassVar[str] = "closed"
+
+    def data(self) -> dict[str, JSON]:
+        data: dict[str, JSON] = {"status": self.status, "reason": self.reason,
+                                 "tool": self.tool.to_json() if self.tool else None}
+        if self.usage is not None:
+            data["usage"] = self.usage.to_json()
+        return data

@@ -1,0 +1,44 @@
+"""What the pipeline's steps and the call path work with: one home's stores, forge, sandbox, models and event bus.
+
+Opened by ``home.py`` for one home in one process; importing it imports neither DBOS nor the analysers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from toolfoundry.forge import LocalForge
+from toolfoundry.models.settings import GenerationSettings
+from toolfoundry.models.types import Model
+from toolfoundry.pipeline.bus import Bus
+from toolfoundry.sandbox.bwrap import BwrapSandbox
+from toolfoundry.sandbox.types import Limits
+from toolfoundry.stages.policy.settings import PolicySettings
+from toolfoundry.store.audit import AuditLog
+from toolfoundry.store.ledger import Ledger
+from toolfoundry.store.registry import Registry
+from toolfoundry.store.search import ToolIndex
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parts:
+    """What the steps work with, opened for one home in one process."""
+
+    sandbox: BwrapSandbox
+    forge: LocalForge
+    audit: AuditLog
+    registry: Registry
+    ledger: Ledger
+    index: ToolIndex
+    models: Callable[[str], Model]
+    """Builds (or returns the cached) model for ``provider:name``."""
+    bus: Bus
+    policy: PolicySettings
+    """How candidates are routed."""
+    generation: GenerationSettings
+    """The default model (which also backs reviewer agents when ``policy.reviewer_model`` is empty)."""
+    test_limits: Limits
+    """Limits of the sandbox runs that validate a candidate."""
+    crash_after: str | None = None
+    """Fault injection for the durability tests: SIGKILL the process right after the named point."""

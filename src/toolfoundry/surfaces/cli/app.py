@@ -1,0 +1,67 @@
+"""The typer applications and what every command shares: options, opening a foundry, printing, failing.
+
+Exit codes (a contract): 0 success, 1 the request was rejected or the call failed, 2 usage or
+infrastructure error (one-line reason on stderr), 3 pending review.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from toolfoundry.core import JSON
+from toolfoundry.settings import Settings, default_home, load
+
+if TYPE_CHECKING:
+    from toolfoundry.api import Foundry
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="toolfoundry: validate, review, merge and load new tools for LLM agents, safely.")
+review_app = typer.Typer(no_args_is_help=True, help="Review requests that wait for a human.")
+audit_app = typer.Typer(no_args_is_help=True, help="Inspect and verify the hash-chained audit log.")
+app.add_typer(review_app, name="review")
+app.add_typer(audit_app, name="audit")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="Foundry home (default $TOOLFOUNDRY_HOME, else"
+                                             " ./.toolfoundry).", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+AsOpt = Annotated[str | None, typer.Option("--as", help="Who is acting (default: the logged-in user).")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="PROVIDER:NAME, e.g. openai:gpt-4.1-mini or"
+                                             " scripted:FILE (default: [generation] model / $TOOLFOUNDRY_MODEL).")]
+EXIT = {"deployed": 0, "rejected": 1, "pending_review": 3, "failed": 2, "running": 2}
+
+
+def settings(home: Path | None, user: str | None = None) -> Settings:
+    """Settings for ``--home`` (or the default home) and ``--as``, from toolfoundry.toml and the environment."""
+    return load(home or default_home(os.environ), os.environ, user=user)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, then exit (2 by default)."""
+    err.print(f"toolfoundry: error: {escape(message)}")
+    raise typer.Exit(code)
+
+
+def open_foundry(home: Path | None, user: str | None = None, *, settle: bool = True) -> Foundry:
+    """The home, opened for a command (interrupted requests finished first, unless ``settle`` is off)."""
+    from toolfoundry.api import Foundry
+    foundry = Foundry(settings(home, user))
+    foundry.on_progress(lambda message: err.print(f"[dim]{escape(message)}[/dim]"))
+    if settle:
+        foundry.settle()
+    return foundry
+
+
+def print_json(data: JSON) -> None:
+    """Indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,74 @@
+"""Commands that serve a home to others: ``serve`` (MCP over stdio or HTTP) and ``ui`` (the review UI)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from toolfoundry.surfaces.cli.app import AsOpt, HomeOpt, app, err, fail, settings
+
+
+@app.command()
+def ui(port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+       host: Annotated[str, typer.Option("--host", help="Address to bind (loopback only, unless"
+                                                       " --insecure-bind).")] = "127.0.0.1",
+       insecure_bind: Annotated[bool, typer.Option("--insecure-bind", help="Allow a non-loopback --host (the UI"
+                                                                         " has no login).")] = False,
+       home: HomeOpt = None, as_user: AsOpt = None) -> None:
+    """Serve the review UI in the browser: the queue, each request's evidence, approve and reject."""
+    try:
+        from toolfoundry.surfaces.web.app import serve as serve_ui
+    except ImportError as exc:
+        fail(f"the review UI needs the 'ui' extra: pip install 'toolfoundry[ui]' ({exc})")
+    resolved = settings(home, as_user)
+    serve_ui(resolved, host=host, port=port, reviewer=resolved.user, insecure_bind=insecure_bind,
+             say=lambda message: err.print(escape(message)))
+
+
+@app.command()
+def serve(transport: Annotated[str, typer.Option("--transport", help="stdio (a host starts this process) or"
+                                                                    " http.")] = "stdio",
+          port: Annotated[int, typer.Option("--port", help="HTTP port (0 picks a free one).")] = 8766,
+          host: Annotated[str, typer.Option("--host", help="HTTP address to bind.")] = "127.0.0.1",
+          no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve HTTP without a bearer token"
+                                                " (loopback addresses only).")] = False,
+          home: HomeOpt = None, as_user: AsOpt = None) -> None:
+    """Serve every deployed tool, plus request_capability, propose_tool, request_status and search_tools, over MCP.
+
+    Clients are told when the tool list changes, whoever changed it. Over HTTP every request needs
+    `Authorization: Bearer TOKEN`: $TOOLFOUNDRY_MCP_TOKEN, else the token kept in HOME/mcp-token
+    (created on first use, mode 0600).
+    """
+    if transport not in ("stdio", "http"):
+        fail(f"--transport must be stdio or http, not {transport!r}")
+    if not 0 <= port <= 65535:
+        fail(f"--port must be between 0 and 65535, not {port}")
+    from toolfoundry.api import Foundry
+    from toolfoundry.surfaces.mcp.server import FoundryServer
+    from toolfoundry.surfaces.mcp.transport import serve_http, serve_stdio, token_file
+    from toolfoundry.surfaces.web.security import is_loopback
+    if transport == "http" and no_auth and not is_loopback(host):
+        fail(f"--no-auth is only allowed on a loopback address, not {host}")
+    foundry = Foundry(settings(home, as_user), hold_home=False)
+    foundry.on_progress(lambda message: err.print(f"[dim]{escape(message)}[/dim]"))
+    try:
+        foundry.settle()
+        server = FoundryServer(foundry)
+        if transport == "stdio":
+            serve_stdio(server)
+            return
+        token = None
+        if not no_auth:
+            token = foundry.settings.mcp_token
+            if token is None:
+                token, path, created = token_file(foundry.settings.home)
+                err.print(f"bearer token {'created in' if created else 'read from'} {path}")
+
+        def ready(url: str) -> None:
+            err.print(f"toolfoundry MCP server at {url} ({len(foundry.tools())} tools; Ctrl-C stops it)")
+
+        serve_http(server, host=host, port=port, token=token, on_ready=ready)
+    finally:
+        foundry.close()
