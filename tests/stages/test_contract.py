@@ -70,9 +70,9 @@ ANNOTATIONS: list[tuple[str, dict[str, Any]]] = [
     ("int | None", {"anyOf": [INTEGER, NULL]}),
     ("Optional[int]", {"anyOf": [INTEGER, NULL]}),
     ("typing.Optional[int | None]", {"anyOf": [INTEGER, NULL]}),
-    ('Literal["a", 1, True, None]', {"enum": ["a", 1, True, None]}),
-    ('Literal["only"]', {"const": "only"}),
-    ("t.Literal[-1, 2]", {"enum": [-1, 2]}),
+    ('Literal["a", 1, True, None]', {"type": ["string", "integer", "boolean", "null"], "enum": ["a", 1, True, None]}),
+    ('Literal["only"]', {"type": "string", "const": "only"}),
+    ("t.Literal[-1, 2]", {"type": "integer", "enum": [-1, 2]}),
     ("tuple[int, str]", {"type": "array", "prefixItems": [INTEGER, STRING], "minItems": 2, "maxItems": 2}),
     ("Tuple[int, str]", {"type": "array", "prefixItems": [INTEGER, STRING], "minItems": 2, "maxItems": 2}),
     ("tuple[float, ...]", {"type": "array", "items": NUMBER}),
@@ -252,6 +252,26 @@ def test_validate_compares_enum_and_const_with_strict_types() -> None:
     assert validate({"enum": [True, "a"]}, 1) != []
     assert validate({"enum": [True, "a"]}, True) == []
     assert validate({"const": 0}, False) != []
+
+
+def test_enums_stored_without_a_type_get_one_wherever_they_sit() -> None:
+    from toolfoundry.stages.contract.annotations import with_types
+    old = {"type": "object", "properties": {
+        "mode": {"enum": ["sum", "max"]}, "one": {"const": 3}, "mixed": {"enum": ["a", None, False]},
+        "pts": {"type": "array", "items": {"anyOf": [{"enum": [1, 2]}, NULL]}},
+        "kw": {"type": "object", "additionalProperties": {"const": "x"}},
+        "pair": {"type": "array", "prefixItems": [{"enum": ["a"]}, INTEGER]}, "free": {}},
+        "required": ["mode"], "additionalProperties": False}
+    typed = with_types(old)
+    props = typed["properties"]
+    assert props["mode"] == {"type": "string", "enum": ["sum", "max"]}
+    assert props["one"] == {"type": "integer", "const": 3}
+    assert props["mixed"] == {"type": ["string", "null", "boolean"], "enum": ["a", None, False]}
+    assert props["pts"]["items"]["anyOf"][0] == {"type": "integer", "enum": [1, 2]}
+    assert props["kw"]["additionalProperties"] == {"type": "string", "const": "x"}
+    assert props["pair"]["prefixItems"][0] == {"type": "string", "enum": ["a"]}
+    assert props["free"] == {} and typed["required"] == ["mode"] and with_types(typed) == typed
+    assert validate(props["mode"], "avg") == ['$: expected one of "sum", "max", got string "avg"']
 
 
 def test_validate_names_nested_paths() -> None:

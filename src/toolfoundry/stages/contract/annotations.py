@@ -201,7 +201,29 @@ def _literal(node: ast.Subscript, args: list[ast.expr]) -> Schema:
             raise Unsupported(node, "Literal values must be str, int, bool or None")
         if not any(type(v) is type(value) and v == value for v in values):
             values.append(value)
-    return {"const": values[0]} if len(values) == 1 else {"enum": values}
+    return with_types({"const": values[0]} if len(values) == 1 else {"enum": values})  # some APIs need a type
+
+
+_LITERAL_TYPES = {str: "string", bool: "boolean", int: "integer", type(None): "null"}
+
+
+def with_types(schema: Schema) -> Schema:
+    """``schema`` with a ``type`` on every ``enum``/``const`` that lacks one (schemas stored by earlier releases)."""
+    out: Schema = {}
+    for key, value in schema.items():
+        if key in ("properties", "$defs") and isinstance(value, dict):
+            out[key] = {k: with_types(v) if isinstance(v, dict) else v for k, v in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = with_types(value)
+        elif key in ("anyOf", "prefixItems") and isinstance(value, list):
+            out[key] = [with_types(v) if isinstance(v, dict) else v for v in value]
+        else:
+            out[key] = value
+    values = out.get("enum", [out["const"]] if "const" in out else None)
+    if "type" not in out and isinstance(values, list) and values and all(type(v) in _LITERAL_TYPES for v in values):
+        kinds = list(dict.fromkeys(_LITERAL_TYPES[type(v)] for v in values))
+        out = {"type": kinds[0] if len(kinds) == 1 else kinds, **out}
+    return out
 
 
 def union(members: list[Schema]) -> Schema:
