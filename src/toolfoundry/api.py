@@ -122,6 +122,9 @@ class Foundry:
                on_event: Listener | None = None) -> Outcome:
         """Approve (merge and deploy) or reject a pending request. The requester may not review its own."""
         row = self.request_row(request_id)
+        if row.status == "running" and row.proposal is not None:  # another decision is being carried out
+            raise Conflict(f"request {row.id} is already being decided (an approval or rejection started and has not"
+                           f" finished); `toolfoundry review show {row.id}` tells its outcome")
         if row.status != "pending_review":
             raise Conflict(f"request {row.id} is {row.status}, not pending review")
         if reviewer == row.requester:
