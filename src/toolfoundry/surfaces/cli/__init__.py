@@ -17,6 +17,7 @@ from rich.markup import escape
 from toolfoundry.errors import ToolfoundryError
 from toolfoundry.surfaces.cli import requests, review, serve, tools
 from toolfoundry.surfaces.cli.app import app, err
+from toolfoundry.surfaces.cli.usage import report as report_usage
 
 __all__ = ["app", "main", "requests", "review", "serve", "tools"]
 
@@ -30,12 +31,8 @@ def main() -> None:
     except ToolfoundryError as exc:
         err.print(f"toolfoundry: error: {escape(str(exc))}")
         sys.exit(2)
-    except Exception as exc:  # click's own usage errors arrive here in non-standalone mode
-        import click
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    except typer.TyperException as exc:  # usage errors from typer's bundled click, in non-standalone mode
+        sys.exit(report_usage(exc))
+    except typer.Abort:
+        sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
