@@ -1,4 +1,4 @@
-"""Shared fixtures: a real foundry home in tmp_path, the CLI as a subprocess, and a network guard."""
+"""Shared fixtures: a real foundry home in tmp_path, the CLI as a subprocess, a network guard, and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pgserver import PostgresServer, binaries
 
 from toolfoundry.api import Foundry
 from toolfoundry.home import close_parts, open_parts
@@ -23,6 +24,32 @@ from toolfoundry.settings import load as load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test session (``tests/pgserver.py``); skips when PostgreSQL is not installed."""
+    bindir = binaries()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb; apt-get install postgresql)")
+    server = PostgresServer(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def postgres(pg_server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty database on the session's server (started again if a test before stopped it)."""
+    pg_server.start()
+    url = pg_server.create_database()
+    try:
+        yield url
+    finally:
+        pg_server.start()
+        pg_server.drop_database(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture(autouse=True)
