@@ -14,6 +14,7 @@ Expected failures (a tool that fails its tests, a call that raises) are *values*
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from toolfoundry.errors import (
@@ -33,8 +34,8 @@ from toolfoundry.errors import (
 __all__ = [  # the errors are re-exported from errors.py, so `from toolfoundry.core import UsageError` keeps working
     "JSON", "META_TOOL_NAMES", "ROLES", "ROUTES", "SOURCES", "TERMINAL", "CallResult", "Candidate", "Conflict",
     "DatabaseError", "Decision", "Example", "Finding", "Forge", "ForgeError", "InfraError", "Interface",
-    "ModelError", "Need", "NotInitialised", "Outcome", "Param", "Permissions", "Proposal", "ReviewDecision",
-    "Route", "SandboxUnavailable", "Severity", "Source", "Status", "TamperedTool", "ToolRef", "ToolSpec",
+    "ModelError", "Need", "NotInitialised", "Outcome", "Param", "Permissions", "Proposal", "PullRequestLink",
+    "ReviewDecision", "Route", "SandboxUnavailable", "Severity", "Source", "Status", "TamperedTool", "ToolRef", "ToolSpec",
     "ToolfoundryError", "UnknownTool", "UsageError", "Verdict", "verdict"]
 
 JSON = Any
@@ -415,11 +416,16 @@ class Proposal:
     decision: Decision
     """The policy's decision that sent it to review."""
 
+    head: str | None = None
+    """The pull request's head commit as validated: it is merged only while the head is still this commit
+    (None for proposals recorded by a release that did not keep it)."""
+
     def to_json(self) -> dict[str, JSON]:
         """As stored on the request's ledger row, so a review survives any process."""
         return {"request_id": self.request_id, "requester": self.requester, "ref": self.ref.to_json(),
                 "interface": self.interface.to_json(), "permissions": self.permissions.to_json(),
-                "stages": [v.to_json() for v in self.stages], "decision": self.decision.to_json()}
+                "stages": [v.to_json() for v in self.stages], "decision": self.decision.to_json(),
+                **({"head": self.head} if self.head else {})}
 
     @classmethod
     def from_json(cls, data: dict[str, JSON]) -> Proposal:
@@ -428,7 +434,7 @@ class Proposal:
                    ref=ToolRef.from_json(data["ref"]), interface=Interface.from_json(data["interface"]),
                    permissions=Permissions.from_json(data["permissions"]),
                    stages=tuple(Verdict.from_json(v) for v in data["stages"]),
-                   decision=Decision.from_json(data["decision"]))
+                   decision=Decision.from_json(data["decision"]), head=data.get("head"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -459,18 +465,57 @@ class Outcome:
 
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PullRequestLink:
+    """Where people see a request's pull request on a forge that has pull-request pages (GitHub)."""
+
+    number: int
+    """The pull request's number in its repository."""
+    url: str
+    """Its web page."""
+
+
 class Forge(Protocol):
-    """A git host for the tool repository: branches as pull requests, atomic merges."""
+    """A git host for the tool repository: branches as pull requests, atomic merges.
+
+    Two implementations: ``forge.local.LocalForge`` (a bare repository in the home, the default) and
+    ``forge.github.GitHubForge`` (pull requests on GitHub, merged through its API)."""
 
     def open_pr(self, *, request_id: str, files: dict[str, bytes], message: str,
-                trailers: dict[str, str]) -> str:
-        """Create or reuse branch ``foundry/<request_id>`` with one commit holding ``files``; return its sha."""
+                trailers: dict[str, str], body: str | None = None) -> str:
+        """Create or reuse branch ``foundry/<request_id>`` with one commit holding ``files``; return its sha.
+        ``body`` is what the pull request says to reviewers (Markdown), where the forge shows one."""
 
-    def merge(self, *, request_id: str, message: str, trailers: dict[str, str]) -> str:
-        """Merge the request's branch into ``main`` atomically and idempotently; return the merge commit."""
+    def merge(self, *, request_id: str, message: str, trailers: dict[str, str],
+              expected_head: str | None = None) -> str:
+        """Merge the request's branch into ``main`` atomically and idempotently; return the merge commit.
+        With ``expected_head``, merge only if the branch still points there (``ForgeError`` otherwise)."""
+
+    @property
+    def repo(self) -> Path:
+        """The bare repository on disk that holds the forge's commits (on GitHub: the local mirror)."""
 
     def read_file(self, commit: str, path: str) -> bytes:
         """The bytes of ``path`` at ``commit``."""
+
+    def main_head(self) -> str:
+        """The commit ``main`` points at (on GitHub: fetched first)."""
+
+    def branch_head(self, request_id: str) -> str | None:
+        """The head commit of the request's branch, or None when it has none."""
+
+    def trailers(self, commit: str) -> dict[str, str]:
+        """The trailers of ``commit``'s message."""
+
+    def diff(self, request_id: str) -> str:
+        """The request's changes against ``main``, as a unified diff."""
+
+    def pull_request(self, request_id: str) -> PullRequestLink | None:
+        """The request's pull request page, or None (none opened yet, or a forge without pages)."""
+
+    def comment(self, *, request_id: str, key: str, text: str) -> bool:
+        """Post ``text`` on the request's pull request once per ``key`` (a re-run posts nothing new); False
+        when there is nowhere to post (no pull request page)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

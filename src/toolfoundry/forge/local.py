@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from toolfoundry import toolfile
+from toolfoundry.core import PullRequestLink
 from toolfoundry.errors import ForgeError, UsageError
 from toolfoundry.forge import names
 from toolfoundry.forge.git import Git, first_line
@@ -45,13 +46,14 @@ class LocalForge:
     # ── pull requests ────────────────────────────────────────────────────────────────────────────
 
     def open_pr(self, *, request_id: str, files: dict[str, bytes], message: str,
-                trailers: dict[str, str]) -> str:
-        """Create (or reuse, or recreate) branch ``foundry/<request_id>`` with one commit writing ``files``."""
+                trailers: dict[str, str], body: str | None = None) -> str:
+        """Create (or reuse, or recreate) branch ``foundry/<request_id>`` with one commit writing ``files``.
+        ``body`` is not kept: a local branch has no page (the audit log holds what it would say)."""
         ref = names.branch_ref(request_id)
         if not files:
             raise UsageError(f"request {request_id}: a pull request needs at least one file")
         paths = {names.tree_path(p): data for p, data in files.items()}
-        body = names.commit_message(message, names.with_request(request_id, trailers))
+        text = names.commit_message(message, names.with_request(request_id, trailers))
         blobs = self._write_blobs(paths)
         for _ in range(MAX_TRIES):
             existing = self._rev(ref)
@@ -60,13 +62,15 @@ class LocalForge:
             if existing is not None and self.find_merge(request_id) is not None:
                 raise ForgeError(f"request {request_id} is already merged; open a new request to change it")
             main = self._require(names.MAIN)
-            commit = self._commit(self._tree_with(main, blobs, hashed=True), [main], body)
+            commit = self._commit(self._tree_with(main, blobs, hashed=True), [main], text)
             if self._cas(ref, commit, existing or ""):
                 return commit
         raise ForgeError(f"branch {ref} kept moving; gave up after {MAX_TRIES} tries")
 
-    def merge(self, *, request_id: str, message: str, trailers: dict[str, str]) -> str:
-        """Merge ``foundry/<request_id>`` into ``main`` atomically and idempotently; return the merge commit."""
+    def merge(self, *, request_id: str, message: str, trailers: dict[str, str],
+              expected_head: str | None = None) -> str:
+        """Merge ``foundry/<request_id>`` into ``main`` atomically and idempotently; return the merge commit.
+        With ``expected_head``, only while the branch still points at that commit."""
         ref = names.branch_ref(request_id)
         body = names.commit_message(message, names.with_request(request_id, trailers))
         for _ in range(MAX_TRIES):
@@ -74,6 +78,9 @@ class LocalForge:
             head = self._rev(ref)
             if head is None:
                 raise ForgeError(f"no branch {ref} to merge (open the pull request first)")
+            if expected_head is not None and head != expected_head:
+                raise ForgeError(f"{ref} moved from {expected_head[:12]} to {head[:12]} since it was validated;"
+                                 " not merged")
             if self._is_ancestor(head, old):
                 return self._existing_merge(request_id, ref)
             tree = self._merge_tree(old, head, request_id)
@@ -126,6 +133,14 @@ class LocalForge:
         out = self._git.out("show", "-s", "--format=%(trailers:only,unfold)", names.revision(commit))
         pairs = (line.partition(":") for line in out.splitlines() if ":" in line)
         return {key.strip(): value.strip() for key, _, value in pairs}
+
+    def pull_request(self, request_id: str) -> PullRequestLink | None:
+        """None: a local branch has no pull-request page."""
+        return None
+
+    def comment(self, *, request_id: str, key: str, text: str) -> bool:
+        """False: there is no pull-request page to comment on (the audit log has the decision)."""
+        return False
 
     # ── plumbing ─────────────────────────────────────────────────────────────────────────────────
 
