@@ -83,7 +83,7 @@ def open_parts(settings: Settings, models: Callable[[str], Model], bus: Bus | No
                  audit=AuditLog(settings.db, settings.home / "audit.head"), registry=Registry(settings.db, forge),
                  ledger=Ledger(settings.db), index=ToolIndex(settings.db), models=models, bus=bus or Bus(),
                  policy=settings.policy, generation=settings.generation, test_limits=settings.test_limits,
-                 crash_after=settings.crash_after)
+                 checks=settings.checks, crash_after=settings.crash_after)
 
 
 def close_parts(parts: Parts) -> None:

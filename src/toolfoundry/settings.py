@@ -21,6 +21,8 @@ from toolfoundry.models.settings import GenerationSettings
 from toolfoundry.pipeline.settings import PipelineSettings
 from toolfoundry.sandbox.settings import PoolSettings, SandboxSettings
 from toolfoundry.sandbox.types import Limits
+from toolfoundry.stages.checks import settings as _checks_file
+from toolfoundry.stages.checks.settings import ChecksSettings
 from toolfoundry.stages.policy import file as _policy_file
 from toolfoundry.stages.policy.settings import PolicySettings
 
@@ -53,6 +55,8 @@ class Settings:
     """Model-driven generation and the reference agent."""
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     """Model-driven generation and the reference agent."""
+    checks: ChecksSettings = field(default_factory=ChecksSettings)
+    """Which advisory findings of the static checks block (``[checks] blocking``)."""
     model_env: dict[str, str] = field(default_factory=dict, repr=False)
     """The MODEL_ENV variables that were set, for the model backends; never logged."""
     crash_after: str | None = None
@@ -165,6 +169,13 @@ DEFAULT_TOML = """\
 # concurrency = 2
 # poll_seconds = 0.05
 
+[checks]
+# Findings of the static checks either block (the contract, dynamic code, forbidden imports and
+# attributes, description poisoning, code that cannot compile, high-risk bandit findings) or advise
+# (mypy, style, low-risk bandit such as B324 md5-as-checksum): advisory ones are shown to reviewers and
+# to the model but do not reject. List analyser families or finding-code prefixes to make them block:
+# blocking = []                    # e.g. ["mypy"] or ["mypy.return-value", "bandit.B324", "ruff.F401"]
+
 [pool]
 # Deployed tools are called through warm sandboxes, one trust domain per tool version.
 # The most serving sandboxes per tool version; more concurrent calls of one version wait.
@@ -225,7 +236,7 @@ def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | No
 
 def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: str | None = None) -> Settings:
     """Apply the sections of a parsed toolfoundry.toml (``text``, the raw file, gives errors line numbers)."""
-    unknown = set(data) - {"policy", "sandbox", "limits", "generation", "pool", "pipeline"}
+    unknown = set(data) - {"policy", "sandbox", "limits", "generation", "pool", "pipeline", "checks"}
     if unknown:
         raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}")
     policy_values, rules = _policy_file.parse(data.get("policy", {}), where=where, text=text)
@@ -243,8 +254,9 @@ def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: s
     pipeline = _merge(PipelineSettings, settings.pipeline, data.get("pipeline", {}), f"{where} [pipeline]")
     if pipeline.concurrency < 1 or pipeline.poll_seconds <= 0:
         raise UsageError(f"{where} [pipeline]: concurrency must be at least 1 and poll_seconds above 0")
+    checks = _checks_file.parse(data.get("checks", {}), where=where)
     return dataclasses.replace(settings, policy=policy, sandbox=sandbox, test_limits=test, call_limits=call,
-                               generation=generation, pool=pool, pipeline=pipeline)
+                               generation=generation, pool=pool, pipeline=pipeline, checks=checks)
 
 
 def _login() -> str:

@@ -7,7 +7,7 @@
     tools/<name>/test_tool.py     pytest tests (optional)
     tools/<name>/examples.json    acceptance examples (held-out examples are never written here)
 
-Owns the valid tool names (:data:`NAME_RE`), the paths (:func:`tool_dir`, :func:`tool_path`), the
+Owns the valid tool names (:data:`NAME_RE`, :func:`name_key`), the paths (:func:`tool_dir`, :func:`tool_path`), the
 code digest that identifies reviewed bytes (:func:`code_digest`), the files a version consists of
 (:func:`tool_files`, with the manifest), the repository's README, and reading what a user hands us —
 a ``tools/<name>/`` directory, or a ``.py`` file plus flags — into a ``Candidate``
@@ -31,10 +31,24 @@ from toolfoundry.core import JSON, Candidate, Example, Permissions, Source, Tool
 from toolfoundry.errors import UsageError
 from toolfoundry.examples import load_examples
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-"""A tool name: it is a directory of the repository, an MCP tool name and a Python identifier."""
-NAME_RULE = "1 to 63 characters: lowercase letters, digits and underscores, starting with a letter"
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}\Z")  # \Z: "$" would let a trailing newline in
+"""A tool name: it is a directory of the repository, an MCP tool name and a Python identifier.
+
+MCP (2025-11-25, SEP-986) allows 1 to 128 characters of ``A-Z a-z 0-9 _ - .``, case-sensitive; a Python
+identifier allows letters, digits and ``_``. Their common part, starting with a letter (a leading ``_``
+marks a private helper) and at most 63 characters long (hosts prefix tool names with their server's),
+is the rule: ``digit_sum`` and ``digitSum`` are both names, and different ones. Because a directory of a
+clone on a case-insensitive file system (macOS, Windows) would merge ``tools/digitSum`` and
+``tools/digitsum``, two tools may not have names that differ only in case (:func:`name_key`)."""
+NAME_RULE = ("1 to 63 characters: ASCII letters (either case), digits and underscores, starting with a letter"
+             " (digit_sum, digitSum)")
 """:data:`NAME_RE` in words, for findings."""
+
+
+def name_key(name: str) -> str:
+    """What two tool names must not share unless they are equal: the name with case folded, as a
+    case-insensitive file system compares the directory names ``tools/<name>``."""
+    return name.casefold()
 HOST_RE = re.compile(r"^(?=.{1,253}(:|$))[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(?::\d{1,5})?$")
 ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")

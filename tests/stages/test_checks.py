@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from toolfoundry.stages import contract
 from toolfoundry.stages.checks import (
     NET_IMPORTS,
     SAFE_IMPORTS,
+    ChecksSettings,
     description_findings,
     import_problem,
     run_checks,
@@ -23,6 +25,7 @@ DEMO = Path(__file__).resolve().parents[2] / "src" / "toolfoundry" / "surfaces" 
 
 NO_PERMISSIONS = Permissions()
 NET = Permissions(net_hosts=("example.org",))
+MYPY_BLOCKS = ChecksSettings(blocking=("mypy",))
 
 CLEAN = textwrap.dedent('''\
     """Word statistics."""
@@ -42,12 +45,13 @@ CLEAN = textwrap.dedent('''\
     ''')
 
 
-def errors(code: str, permissions: Permissions = NO_PERMISSIONS) -> list[Finding]:
-    return [f for f in run_checks(code, None, permissions).findings if f.severity == "error"]
+def errors(code: str, permissions: Permissions = NO_PERMISSIONS, settings: ChecksSettings | None = None) -> list[Finding]:
+    return [f for f in run_checks(code, None, permissions, settings=settings).findings if f.severity == "error"]
 
 
-def only(code: str, wanted: str, permissions: Permissions = NO_PERMISSIONS) -> Finding:
-    found = errors(code, permissions)
+def only(code: str, wanted: str, permissions: Permissions = NO_PERMISSIONS,
+         settings: ChecksSettings | None = None) -> Finding:
+    found = errors(code, permissions, settings)
     assert [f.code for f in found] == [wanted], found
     assert found[0].file == "tool.py" and found[0].line is not None
     return found[0]
@@ -86,7 +90,7 @@ def test_an_unused_import_is_only_a_warning() -> None:
 @pytest.mark.parametrize(("statement", "module"), [
     ("import os", "os"), ("import subprocess", "subprocess"), ("from urllib import request", "urllib.request"),
     ("import os.path", "os.path"), ("from pathlib import Path", "pathlib.Path"), ("import ctypes", "ctypes"),
-    ("import urllib", "urllib"), ("from http import server", "http.server"), ("import io", "io"),
+    ("import urllib", "urllib"), ("from http import server", "http.server"), ("from io import FileIO", "io.FileIO"),
     ("from . import sibling", "."),
 ])
 def test_imports_outside_the_allowlist_are_rejected_with_their_line(statement: str, module: str) -> None:
@@ -214,6 +218,51 @@ def test_forbidden_modules_reached_through_allowed_ones_are_flagged(body: str, i
     assert {f.code for f in found} & {"checks.import-not-allowed", "checks.dynamic-code"}, found
 
 
+@pytest.mark.parametrize(("body", "imports"), [
+    ("return list(csv.reader(io.StringIO(name)))", "import csv\nimport io"),
+    ("return io.BytesIO(name.encode()).getvalue().decode()", "import io"),
+    ("return StringIO(name).read() + str(BytesIO().getbuffer().nbytes)", "from io import BytesIO, StringIO"),
+    ("buffer = io.StringIO()\nbuffer.seek(0, io.SEEK_END)\nreturn isinstance(x, io.StringIO)", "import io as io"),
+    ("try:\n    return io.StringIO(name).detach()\nexcept io.UnsupportedOperation:\n    return None", "import io"),
+])
+def test_the_pure_parts_of_io_pass(body: str, imports: str) -> None:
+    assert errors(in_function(body, imports)) == []
+
+
+@pytest.mark.parametrize(("body", "imports", "code"), [
+    ("return io.open('/etc/passwd').read()", "import io", "checks.attribute-not-allowed"),
+    ("return io.FileIO(1, 'w').write(b'x')", "import io", "checks.attribute-not-allowed"),
+    ("return io.open_code", "import io", "checks.attribute-not-allowed"),
+    ("return io.TextIOWrapper(x)", "import io", "checks.attribute-not-allowed"),
+    ("return i.open", "import io as i", "checks.attribute-not-allowed"),
+    ("return o('/etc/passwd')", "from io import open as o", "checks.import-not-allowed"),
+    ("return FileIO", "from io import FileIO", "checks.import-not-allowed"),
+    ("return StringIO", "from io import *", "checks.import-not-allowed"),
+    ("return getattr(io, 'open')", "import io", "checks.attribute-not-allowed"),
+    ("return getattr(io, 'op' + 'en')", "import io", "checks.dynamic-code"),
+    ("m = io\nreturn m.open", "import io", "checks.attribute-not-allowed"),
+    ("return [io][0].open", "import io", "checks.attribute-not-allowed"),
+    ("return f'{io}'", "import io", "checks.attribute-not-allowed"),
+    ("return vars(io)", "import io", "checks.dynamic-code"),
+    ("return io.__dict__['open']", "import io", "checks.dynamic-code"),
+    ("return io._io", "import io", "checks.private-attribute"),
+    ("return io.StringIO.__init__.__globals__", "import io", "checks.dynamic-code"),
+    ("return typing.io", "import typing", "checks.import-not-allowed"),
+    ("return io", "from typing import io", "checks.import-not-allowed"),
+])
+def test_the_impure_parts_of_io_and_io_itself_as_a_value_are_refused(body: str, imports: str, code: str) -> None:
+    found = errors(in_function(body, imports))
+    assert code in {f.code for f in found}, found
+    assert all(f.line is not None for f in found)
+
+
+def test_io_as_a_default_value_is_refused_even_where_a_parameter_shadows_it() -> None:
+    code = '"""Doc."""\nimport io\n\n\ndef f(path: str, m: object = io) -> object:\n    """D."""\n    return m\n'
+    assert [(f.code, f.line) for f in errors(code)] == [("checks.attribute-not-allowed", 5)]
+    shadow = in_function("io = [x, _EMPTY]\nreturn io[0]", "import io\n\n_EMPTY = io.StringIO()")
+    assert errors(shadow) == []
+
+
 def test_a_network_module_reached_through_urllib_is_fine_with_a_network_permission() -> None:
     code = in_function("return urllib.request.urlopen", "import urllib.parse\nimport urllib.request")
     assert policy_codes(code, NET) == set()
@@ -279,10 +328,23 @@ def test_ordinary_code_passes_every_check() -> None:
 # ── bandit and mypy ──────────────────────────────────────────────────────────────────────────────
 
 
-def test_bandit_weak_hash_is_an_error_with_its_line() -> None:
+def test_bandit_weak_hash_is_advisory_with_its_line_and_blocks_when_the_team_says_so() -> None:
     code = in_function("return hashlib.md5(name.encode()).hexdigest()", "import hashlib")
-    found = only(code, "bandit.B324")
-    assert found.line == 7 and "MD5" in found.message
+    result = run_checks(code, None, NO_PERMISSIONS)
+    assert result.ok
+    assert [(f.code, f.severity, f.line) for f in result.findings] == [("bandit.B324", "warning", 7)]
+    assert "MD5" in result.findings[0].message
+    found = only(code, "bandit.B324", settings=ChecksSettings(blocking=("bandit.B324",)))
+    assert found.line == 7 and "[checks] blocking" in found.message
+    quiet = in_function("return hashlib.md5(name.encode(), usedforsecurity=False).hexdigest()", "import hashlib")
+    assert run_checks(quiet, None, NO_PERMISSIONS).findings == ()
+
+
+def test_high_risk_bandit_findings_still_block() -> None:
+    code = in_function("import ssl\nreturn ssl._create_unverified_context", "import math")
+    assert not run_checks(code, None, NET).ok
+    tls = '"""Doc."""\nimport ssl\n\n\ndef f() -> str:\n    """D."""\n    return str(ssl.wrap_socket(None, ssl_version=ssl.PROTOCOL_SSLv2))\n'
+    assert "bandit.B502" in {f.code for f in errors(tls, NET)}
 
 
 def test_bandit_low_severity_issues_are_warnings_with_their_line() -> None:
@@ -293,27 +355,71 @@ def test_bandit_low_severity_issues_are_warnings_with_their_line() -> None:
                                                        if f.severity == "warning"}
 
 
-def test_mypy_reports_a_wrong_return_type_with_its_line() -> None:
-    found = only('"""Doc."""\n\n\ndef f(x: int) -> int:\n    """D."""\n    return str(x)\n', "mypy.return-value")
-    assert found.line == 6 and '"str"' in found.message
+def test_mypy_reports_a_wrong_return_type_with_its_line_as_advice() -> None:
+    result = run_checks('"""Doc."""\n\n\ndef f(x: int) -> int:\n    """D."""\n    return str(x)\n', None, NO_PERMISSIONS)
+    assert result.ok
+    [found] = result.findings
+    assert (found.code, found.severity, found.line) == ("mypy.return-value", "warning", 6) and '"str"' in found.message
+
+
+def test_blocking_mypy_makes_its_findings_errors_that_say_why() -> None:
+    found = only('"""Doc."""\n\n\ndef f(x: int) -> int:\n    """D."""\n    return str(x)\n', "mypy.return-value",
+                 settings=MYPY_BLOCKS)
+    assert found.line == 6 and found.message.endswith("(blocking: [checks] blocking in toolfoundry.toml)")
+
+
+LOOP_THAT_ALWAYS_RETURNS = textwrap.dedent('''\
+    """HumanEval 24, largest_divisor: mypy cannot prove that the loop always returns."""
+
+
+    def largest_divisor(n: int) -> int:
+        """The largest number that divides n evenly, smaller than n."""
+        for i in reversed(range(n)):
+            if n % i == 0:
+                return i
+    ''')
+
+
+def test_correct_code_mypy_cannot_prove_passes_with_advice_and_fails_only_when_mypy_blocks() -> None:
+    result = run_checks(LOOP_THAT_ALWAYS_RETURNS, None, NO_PERMISSIONS)
+    assert result.ok and [(f.code, f.severity) for f in result.findings] == [("mypy.return", "warning")]
+    assert not run_checks(LOOP_THAT_ALWAYS_RETURNS, None, NO_PERMISSIONS, settings=MYPY_BLOCKS).ok
+    assert run_checks(LOOP_THAT_ALWAYS_RETURNS, None, NO_PERMISSIONS,
+                      settings=ChecksSettings(blocking=("mypy.return-value", "bandit"))).ok
+
+
+@pytest.mark.parametrize(("blocking", "code", "blocks"), [
+    (("mypy",), "mypy.return", True), (("mypy.return",), "mypy.return-value", True),
+    (("mypy.return-value",), "mypy.return", False), (("bandit.B3",), "bandit.B324", True),
+    (("ruff",), "ruff.F401", True), (("mypy",), "mypyx.y", False), (("checks",), "checks.description", True),
+])
+def test_blocking_entries_match_families_and_code_prefixes(blocking: tuple[str, ...], code: str, blocks: bool) -> None:
+    assert ChecksSettings(blocking=blocking).blocks(code) is blocks
+
+
+def test_safety_findings_block_whatever_the_checks_settings_say() -> None:
+    settings = ChecksSettings(blocking=())
+    assert only(in_function("return eval(name)"), "checks.dynamic-code", settings=settings).line == 7
+    assert only('"""Doc."""\nimport os\n\nprint(os)\n', "checks.import-not-allowed", settings=settings).line == 2
 
 
 def test_a_candidate_cannot_silence_mypy_wholesale_but_may_ignore_one_named_error() -> None:
     code = '"""Doc."""\n# mypy: ignore-errors\n\n\ndef f(x: int) -> int:\n    """D."""\n    return str(x)  # type: ignore\n'
-    assert only(code, "mypy.return-value").line == 7
-    assert errors(code.replace("# type: ignore", "# type: ignore[return-value]")) == []
+    assert only(code, "mypy.return-value", settings=MYPY_BLOCKS).line == 7
+    assert errors(code.replace("# type: ignore", "# type: ignore[return-value]"), settings=MYPY_BLOCKS) == []
 
 
 def test_mypy_never_reuses_the_verdict_of_an_earlier_candidate_of_the_same_size() -> None:
     good = '"""Doc."""\n\n\ndef f() -> int:\n    """D."""\n    return 100\n'
     bad = good.replace("100", '"x"')
     assert len(good) == len(bad)
-    assert errors(good) == []
-    assert only(bad, "mypy.return-value").line == 6
+    assert errors(good, settings=MYPY_BLOCKS) == []
+    assert only(bad, "mypy.return-value", settings=MYPY_BLOCKS).line == 6
 
 
 def test_an_error_reported_by_ruff_is_not_repeated_by_mypy_or_bandit() -> None:
-    assert [f.code for f in errors(in_function("return eval(name)"))] == ["checks.dynamic-code"]
+    every = run_checks(in_function("return eval(name)"), None, NO_PERMISSIONS, settings=MYPY_BLOCKS).findings
+    assert [f.code for f in every if f.code != "ruff.F401"] == ["checks.dynamic-code"]
 
 
 # ── description review ──────────────────────────────────────────────────────────────────────────
@@ -403,3 +509,32 @@ def test_the_same_wrong_code_checked_twice_gets_the_same_mypy_finding() -> None:
     first, second = run_mypy(code), run_mypy(code)
     assert [f.code for f in first] == [f.code for f in second] == ["mypy.return-value"]
     assert first[0].line == second[0].line == 6 and first[0].file == "tool.py"
+
+
+# ── the [checks] section ─────────────────────────────────────────────────────────────────────────
+
+
+def test_the_checks_section_is_read_from_toolfoundry_toml(tmp_path: Path) -> None:
+    from toolfoundry.settings import load
+    (tmp_path / "toolfoundry.toml").write_text('[checks]\nblocking = ["mypy", "bandit.B324"]\n', encoding="utf-8")
+    assert load(tmp_path, {}).checks == ChecksSettings(blocking=("mypy", "bandit.B324"))
+    (tmp_path / "toolfoundry.toml").write_text("", encoding="utf-8")
+    assert load(tmp_path, {}).checks == ChecksSettings()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('blocking = ["mpy"]', "'mpy' is not an analyser family"),
+    ('blocking = ["mypy.Return_Value"]', "'mypy.Return_Value' is not a mypy finding code"),
+    ('blocking = ["bandit.324"]', "is not a bandit finding code (they look like bandit.B324)"),
+    ('blocking = ["contract.no-docstring"]', "families: bandit, checks, mypy, ruff"),
+    ('blocking = "mypy"', "blocking must be a list of strings"),
+    ("blocking = [1]", "blocking must be a list of strings"),
+    ('advisory = ["mypy"]', "unknown setting(s) 'advisory'"),
+])
+def test_a_bad_checks_section_is_a_clear_usage_error(tmp_path: Path, text: str, message: str) -> None:
+    from toolfoundry.errors import UsageError
+    from toolfoundry.settings import load
+    (tmp_path / "toolfoundry.toml").write_text(f"[checks]\n{text}\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=re.escape(message)) as caught:
+        load(tmp_path, {})
+    assert "[checks]" in str(caught.value) and "\n" not in str(caught.value)

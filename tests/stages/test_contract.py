@@ -203,8 +203,8 @@ def test_positional_only_parameters_are_rejected() -> None:
 
 def test_invalid_requested_name_says_what_is_allowed() -> None:
     found = finding(tool("x: int"), "contract.bad-name", name="My-Tool")
-    assert "lowercase" in found.message and found.file == "tool.toml"
-    assert "contract.bad-name" in codes(tool("x: int").replace("def run", "def Run"))
+    assert "ASCII letters (either case), digits and underscores" in found.message and found.file == "tool.toml"
+    assert "contract.bad-name" in codes(tool("x: int"), name="digit.sum")
     assert NAME_RE.match("a" * 63) and not NAME_RE.match("a" * 64) and not NAME_RE.match("1a")
 
 

@@ -167,6 +167,14 @@ def test_parse_spec_finds_json_inside_prose_and_explains_problems() -> None:
 
 
 def test_findings_are_formatted_for_a_model() -> None:
-    text = format_findings([Finding(code="oracle.mismatch", message="m", file="tool.py", line=3, input={"a": 1},
-                                    expected=2, actual=3), Finding(code="w", message="x", severity="warning")])
-    assert text == '- [oracle.mismatch] tool.py:3: m\n  input: {"a": 1}\n  expected: 2\n  actual: 3'
+    text = format_findings([Finding(code="w", message="x", severity="warning"), Finding(
+        code="oracle.mismatch", message="m", file="tool.py", line=3, input={"a": 1}, expected=2, actual=3),
+        Finding(code="tests.none", message="no tests", severity="info")])
+    assert text == ('- [oracle.mismatch] tool.py:3: m\n  input: {"a": 1}\n  expected: 2\n  actual: 3\n'
+                    '- (advisory: does not block) [w]: x')
+
+
+def test_blocking_findings_come_first_when_the_list_is_cut() -> None:
+    many = [Finding(code=f"mypy.w{i}", message="x", severity="warning") for i in range(30)]
+    text = format_findings([*many, Finding(code="oracle.mismatch", message="m")], limit=3)
+    assert text.splitlines()[0] == "- [oracle.mismatch]: m" and len(text.splitlines()) == 3

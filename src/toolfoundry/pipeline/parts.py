@@ -14,6 +14,7 @@ from toolfoundry.models.types import Model
 from toolfoundry.pipeline.bus import Bus
 from toolfoundry.sandbox.bwrap import BwrapSandbox
 from toolfoundry.sandbox.types import Limits
+from toolfoundry.stages.checks.settings import ChecksSettings
 from toolfoundry.stages.policy.settings import PolicySettings
 from toolfoundry.store.audit import AuditLog
 from toolfoundry.store.ledger import Ledger
@@ -40,5 +41,7 @@ class Parts:
     """The default model (which also backs reviewer agents when ``policy.reviewer_model`` is empty)."""
     test_limits: Limits
     """Limits of the sandbox runs that validate a candidate."""
+    checks: ChecksSettings = ChecksSettings()
+    """Which advisory findings of the static checks block (``[checks]``)."""
     crash_after: str | None = None
     """Fault injection for the durability tests: SIGKILL the process right after the named point."""

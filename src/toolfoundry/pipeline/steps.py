@@ -91,12 +91,17 @@ class Steps:
             if current is not None and (changed := contract.compare_versions(current.interface.signature, spec)):
                 findings.append(changed)
             findings += contract.example_findings(spec, candidate.examples, candidate.holdout)
+            taken = [(n, "a deployed tool") for n in self.parts.registry.names()] + [
+                (r.name, f"request {r.id}") for r in self.parts.ledger.with_status("running", "pending_review")
+                if r.name and r.id != rid]
+            findings += [clash] if (clash := contract.name_clash(spec.name, taken)) else []
         return spec, self.stage_done(rid, verdict("contract", findings, v.ms, v.details), attempt)
 
     @DBOS.step()
     def checks(self, rid: str, candidate: Candidate, spec: ToolSpec | None, attempt: int) -> Verdict:
         """Static checks on the text (never executes it)."""
-        return self.stage_done(rid, checks.run_checks(candidate.code, spec, candidate.permissions), attempt)
+        return self.stage_done(rid, checks.run_checks(candidate.code, spec, candidate.permissions,
+                                                      settings=self.parts.checks), attempt)
 
     @DBOS.step()
     def tests(self, rid: str, candidate: Candidate, attempt: int) -> Verdict:

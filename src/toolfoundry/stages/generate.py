@@ -19,7 +19,7 @@ from importlib import resources
 from toolfoundry.core import Example, Finding, Permissions
 from toolfoundry.models.replies import json_objects
 from toolfoundry.models.types import Message
-from toolfoundry.toolfile import NAME_RE
+from toolfoundry.toolfile import NAME_RE, NAME_RULE
 
 _FENCE = re.compile(r"```[ \t]*([\w.+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -74,11 +74,17 @@ def refine_messages(first: list[Message], last_reply: str, findings: list[Findin
     return [*first, Message(role="assistant", content=last_reply), Message(role="user", content=text)]
 
 
+ADVISORY_MARK = "(advisory: does not block) "
+"""How a warning is marked for the model, so that it fixes blocking findings first."""
+
+
 def format_findings(findings: list[Finding], limit: int = 20) -> str:
-    """Findings as a model reads them best: one bullet each, with location, input, expected and actual."""
+    """Findings as a model reads them best: one bullet each, with location, input, expected and actual.
+    Blocking ones (errors) come first; advisory ones (warnings: mypy, style, low-risk bandit) follow, marked."""
     lines: list[str] = []
-    for f in [f for f in findings if f.severity == "error"][:limit]:
-        lines.append(f"- {f.headline()}")
+    ranked = [f for f in findings if f.severity == "error"] + [f for f in findings if f.severity == "warning"]
+    for f in ranked[:limit]:
+        lines.append(f"- {'' if f.severity == 'error' else ADVISORY_MARK}{f.headline()}")
         for label, value in (("input", f.input), ("expected", f.expected), ("actual", f.actual)):
             if value is not None:
                 lines.append(f"  {label}: {json.dumps(value, ensure_ascii=False)[:300]}")
@@ -94,7 +100,7 @@ def parse_spec(text: str) -> tuple[DraftSpec | None, list[Finding]]:
     problems: list[str] = []
     name = data.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        problems.append(f"name {name!r} must be lowercase snake_case matching {NAME_RE.pattern}")
+        problems.append(f"name {name!r} is not a tool name: use snake_case (or camelCase), {NAME_RULE}")
     signature = data.get("signature")
     if not isinstance(signature, str) or not signature.strip().startswith("("):
         problems.append("signature must be a string like '(text: str) -> str'")

@@ -115,6 +115,10 @@ class Registry:
                               " ON a.name = t.name AND a.version = t.version ORDER BY t.name")
         return [_tool(r) for r in rows]
 
+    def names(self) -> list[str]:
+        """The name of every tool ever deployed (rolled back or not), sorted."""
+        return [str(r[0]) for r in self._db.query("SELECT DISTINCT name FROM tools ORDER BY name")]
+
     def versions(self, name: str) -> list[DeployedTool]:
         """Every deployed version of ``name``, oldest first."""
         rows = self._db.query(

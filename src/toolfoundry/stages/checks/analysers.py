@@ -7,16 +7,18 @@ imported or executed. Does not own the AST policy or the import rule. A missing 
 * **ruff** (``ruff.<RULE>``): a subprocess reading stdin (``--isolated --ignore-noqa``), started first so
   it runs while bandit and mypy work. Error rules are errors; ``F401`` (unused import) is a warning.
 * **bandit** (``bandit.<TEST_ID>``), in-process on an in-memory copy (no file, ``# nosec`` ignored).
-  Policy: severity HIGH with confidence MEDIUM or HIGH is an **error** (``hashlib.md5`` for security,
-  TLS verification off); every other issue is a **warning** (``random`` for security, a hard-coded
-  "password", ``urlopen`` schemes, ``assert``): bandit's lower levels are too noisy to gate on.
+  Policy: severity HIGH with confidence MEDIUM or HIGH is an **error** (TLS verification off, a shell);
+  every other issue is a **warning** (``random`` for security, a hard-coded "password", ``urlopen``
+  schemes, ``assert``): bandit's lower levels are too noisy to gate on. ``severity.py`` then makes
+  ``B324`` (``hashlib.md5``, a checksum in a sandbox) advisory.
 * **mypy** (``mypy.<error-code>``), in-process through ``mypy.api.run`` (serialised by a lock: mypy's
   entry point is not thread-safe) on a copy written into a private directory this process creates with
   ``mkdtemp`` (mode 0700) and removes at exit; the candidate never chooses a path. Flags:
   ``--python-version 3.11 --check-untyped-defs --strict-equality --ignore-missing-imports
-  --follow-imports=skip`` and an empty config file (the host's ``pyproject.toml`` never applies). Every
-  mypy error is an **error**: a tool's JSON schema comes from its annotations, so it must type-check.
-  Blanket silencers — a bare ``# type: ignore`` and ``# mypy:`` file directives (``ignore-errors``) — are
+  --follow-imports=skip`` and an empty config file (the host's ``pyproject.toml`` never applies). Its
+  findings are reported as errors here and graded **advisory** by ``severity.py`` (``[checks] blocking =
+  ["mypy"]`` makes them block): mypy is a strong hint, not proof, and the oracle and the call path check
+  results against the declared types at run time. Blanket silencers — a bare ``# type: ignore`` and ``# mypy:`` file directives (``ignore-errors``) — are
   blanked first; an ignore naming its error code (``# type: ignore[return-value]``) is a deliberate,
   reviewable statement and is kept (``cast`` and ``Any`` would silence mypy as easily). The
   incremental cache in that directory keeps typeshed warm (≈ 35 ms a run instead of ≈ 0.85 s). Each
@@ -32,7 +34,6 @@ import atexit
 import gc
 import io
 import json
-import logging
 import re
 import shutil
 import subprocess
@@ -117,6 +118,8 @@ def _ruff_finding(item: dict[str, Any], file: str) -> Finding:
 
 def bandit(code: str, *, file: str = "tool.py") -> list[Finding]:
     """bandit's tests on ``code`` in memory; HIGH severity (confidence ≥ MEDIUM) → error, else warning."""
+    import logging  # here, not at the top: importing the checks package stays cheap for commands that only read settings
+
     loader_log = logging.getLogger("stevedore.extension")  # logs optional formatters it cannot load (sarif)
     level = loader_log.level
     try:
@@ -157,7 +160,8 @@ def _bandit_finding(issue: Any, file: str) -> Finding:
 
 
 def mypy(code: str, *, file: str = "tool.py") -> list[Finding]:
-    """mypy's errors on ``code`` (written to this process's private directory), each an error finding."""
+    """mypy's errors on ``code`` (written to this process's private directory), each an error finding
+    (graded advisory by ``severity.grade`` in the checks stage)."""
     try:
         from mypy import api
     except ImportError as e:

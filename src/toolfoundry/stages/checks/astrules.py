@@ -19,14 +19,19 @@ Codes, each finding saying the line and what to do instead:
   module itself defines ``_name`` (on ``self``, in a class body) and ``x`` is not a module; a module's
   private names are never allowed (``random._os``).
 * ``checks.import-not-allowed`` — a module reached as an attribute of an allowed one (``typing.sys``,
-  ``urllib.request`` without a network permission).
+  ``typing.io``, ``urllib.request`` without a network permission).
+* ``checks.attribute-not-allowed`` — an impure part of a module that mixes pure and impure parts
+  (``imports.PARTLY_SAFE``): ``io.open``, ``io.FileIO``, ``getattr(io, "open")``; and such a module used
+  as a value (``x = io``, ``f(io)``, ``[io][0]``), which would hand its other parts out unchecked. Only
+  ``io.StringIO``-style attribute reads of the listed parts pass.
 * ``checks.builtin-not-allowed`` — ``open``, ``input``, ``breakpoint``, ``help``.
 
 Allowed, on purpose: defining any method (``__init__``, ``__post_init__``, ``__eq__``); calling dunders
 on ``self``/``cls``/``super()``/the module's own classes (``super().__init__(...)``) except the dangerous
 ones (``__class__``, ``__dict__``, ``__globals__``...); ``x.__name__``, ``__qualname__``, ``__doc__``,
 ``__module__`` on anything; ``__name__``/``__doc__`` as names (``if __name__ == "__main__":``);
-namedtuple's ``_replace``/``_asdict``/``_fields``/``_make``. A name bound by the function itself (a
+namedtuple's ``_replace``/``_asdict``/``_fields``/``_make``; the listed parts of a partly safe module
+(``io.StringIO(text)``, ``from io import BytesIO``). A name bound by the function itself (a
 parameter called ``input`` or ``vars``) is not the builtin; module-level rebinding does not count.
 ``memoryview`` is left alone: without ``ctypes`` it reaches nothing.
 """
@@ -37,7 +42,15 @@ import ast
 import re
 
 from toolfoundry.core import Finding, Permissions
-from toolfoundry.stages.checks.imports import NET_IMPORTS, STDLIB_MODULES, import_problem, module_allowed
+from toolfoundry.stages.checks.imports import (
+    NET_IMPORTS,
+    PARTLY_SAFE,
+    STDLIB_MODULES,
+    import_problem,
+    module_allowed,
+    partly_safe_problem,
+    reach_problem,
+)
 
 _DYNAMIC_NAMES = frozenset({"eval", "exec", "compile", "__import__", "globals", "locals", "vars", "dir"})
 _BLOCKED_BUILTINS = {"open": "tools may not touch files", "input": "stdin belongs to the sandbox runner",
@@ -84,6 +97,8 @@ class _Policy(ast.NodeVisitor):
         self.docstrings = _docstring_ids(tree)
         self.scopes: list[set[str]] = []
         self.judged: set[int] = set()
+        self.read_parts: set[int] = set()
+        """ids of the ``io`` Names of ``io.<attr>`` reads (the rest of that module's uses are refused)."""
 
     def add(self, code: str, node: ast.AST, message: str) -> None:
         line = getattr(node, "lineno", None)
@@ -124,8 +139,15 @@ class _Policy(ast.NodeVisitor):
                      f"`{node.id}()` is not allowed: {_BLOCKED_BUILTINS[node.id]}")
         elif _is_dunder(node.id) and node.id not in _NAME_DUNDERS:
             self.add("checks.dynamic-code", node, f"`{node.id}` reaches the interpreter's internals; {_INTERNALS}")
+        elif self.modules.get(node.id) in PARTLY_SAFE and id(node) not in self.read_parts:
+            module = self.modules[node.id]
+            self.add("checks.attribute-not-allowed", node, f"the module `{node.id}` is used as a value; only some"
+                     f" parts of {module!r} are allowed, so name each one where it is used"
+                     f" ({', '.join(f'{node.id}.{a}' for a in sorted(PARTLY_SAFE[module]))})")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.value, ast.Name) and self.modules.get(node.value.id) in PARTLY_SAFE:
+            self.read_parts.add(id(node.value))  # `io.StringIO`: the attribute is judged right here
         self.check_attribute(node, node.value, node.attr, f"`{_text(node)}`")
         self.generic_visit(node)
 
@@ -148,10 +170,17 @@ class _Policy(ast.NodeVisitor):
             self.check_module_attribute(node, f"{module}.{attr}", attr, shown)
 
     def check_module_attribute(self, node: ast.AST, dotted: str, attr: str, shown: str) -> None:
-        """``typing.sys``: a module handed out by an allowed module; ``urllib.request`` without permission."""
+        """``typing.sys``: a module handed out by an allowed module; ``urllib.request`` without permission;
+        ``io.open``: an impure part of a partly safe module."""
+        parts = dotted.split(".")
+        if parts[0] in PARTLY_SAFE:
+            if parts[1] not in PARTLY_SAFE[parts[0]]:
+                self.add("checks.attribute-not-allowed", node,
+                         f"{shown} is not allowed: {partly_safe_problem(parts[0], parts[1])}")
+            return
         problem = None
         if attr in STDLIB_MODULES and not module_allowed(attr, self.permissions):
-            problem = import_problem(attr, self.permissions)
+            problem = reach_problem(attr, self.permissions)
         elif dotted in NET_IMPORTS or (dotted.count(".") == 1 and dotted.startswith(("http.", "urllib."))):
             problem = import_problem(dotted, self.permissions)
         if problem:

@@ -1,7 +1,7 @@
 """The import rule of the ``checks`` stage: which modules a tool may import, and the findings for the rest.
 
-Owns ``SAFE_IMPORTS``, ``NET_IMPORTS``, ``import_problem`` and ``import_findings`` (re-exported by
-``toolfoundry.stages.checks``). Does not own attribute access on imported modules (``typing.sys``): that is the
+Owns ``SAFE_IMPORTS``, ``PARTLY_SAFE``, ``NET_IMPORTS``, ``import_problem`` and ``import_findings``
+(re-exported by ``toolfoundry.stages.checks``). Does not own attribute access on imported modules (``typing.sys``): that is the
 AST policy in ``toolfoundry.stages.checks.astrules``, which uses ``module_allowed`` from here.
 
 A tool may import only modules that do pure computation: ``SAFE_IMPORTS`` lists standard-library modules
@@ -12,6 +12,13 @@ Everything else is refused. Names are checked at the dotted level: ``from urllib
 specific listed prefix decides, so ``urllib.parse`` is safe, ``urllib.request`` is network, bare
 ``urllib`` and ``http.server`` are refused. ``from typing import sys`` (a module handed out by an allowed
 one) is refused like ``import sys``; ``from random import _os`` is a ``checks.private-attribute``.
+
+A module that mixes pure and impure parts is judged at attribute level (``PARTLY_SAFE``): ``io`` may be
+imported, but only ``io.StringIO``, ``io.BytesIO`` and a few constants may be used — never ``io.open``,
+``io.FileIO`` or anything else that reaches files or file descriptors, and never the module itself as a
+value (``x = io``, ``f(io)``, ``from io import *``), which would hand the rest out unchecked. The AST
+policy (``astrules.py``) enforces the attribute half; reaching such a module through another module
+(``typing.io``, ``from typing import io``) is refused, because then its attributes cannot be followed.
 """
 
 from __future__ import annotations
@@ -31,6 +38,13 @@ SAFE_IMPORTS: frozenset[str] = frozenset({
 })
 """Pure-computation stdlib modules (``zoneinfo`` reads only the system time-zone database, by key)."""
 
+PARTLY_SAFE: dict[str, frozenset[str]] = {
+    "io": frozenset({"StringIO", "BytesIO", "SEEK_SET", "SEEK_CUR", "SEEK_END", "UnsupportedOperation"}),
+}
+"""Modules with pure and impure parts: importable, but only these attributes may be used. ``io.StringIO``
+and ``io.BytesIO`` are in-memory buffers; ``io.open``, ``io.open_code``, ``io.FileIO`` and the buffered and
+text wrappers (which take a raw file) reach files and descriptors, so they are left out."""
+
 NET_IMPORTS: frozenset[str] = frozenset({
     "socket", "ssl", "select", "selectors", "http", "http.client", "urllib.request", "urllib.error",
     "urllib.response", "urllib.robotparser",
@@ -48,6 +62,8 @@ STDLIB_MODULES: frozenset[str] = frozenset(n for n in sys.stdlib_module_names if
 def import_problem(module: str, permissions: Permissions) -> str | None:
     """Why importing the dotted ``module`` is refused, or None when it is allowed."""
     parts = module.split(".")
+    if parts[0] in PARTLY_SAFE:
+        return None if len(parts) == 1 or parts[1] in PARTLY_SAFE[parts[0]] else partly_safe_problem(parts[0], parts[1])
     for n in range(len(parts), 0, -1):
         prefix = ".".join(parts[:n])
         if prefix in _DENIED:
@@ -63,9 +79,27 @@ def import_problem(module: str, permissions: Permissions) -> str | None:
             "(see toolfoundry.stages.checks.SAFE_IMPORTS)")
 
 
+def partly_safe_problem(module: str, attr: str) -> str:
+    """Why ``module.attr`` of a ``PARTLY_SAFE`` module is refused."""
+    allowed = ", ".join(f"{module}.{a}" for a in sorted(PARTLY_SAFE[module]))
+    return (f"{module}.{attr} is not one of the pure parts of {module!r} (it may reach files or file"
+            f" descriptors); a tool may use only {allowed}")
+
+
 def module_allowed(name: str, permissions: Permissions) -> bool:
-    """True when the top-level stdlib module ``name`` may be used (so reaching it as an attribute is fine)."""
-    return name not in STDLIB_MODULES or import_problem(name, permissions) is None
+    """True when the top-level stdlib module ``name`` may be reached as an attribute of another module.
+    A ``PARTLY_SAFE`` module may not: only a direct import lets its attributes be followed."""
+    return name not in PARTLY_SAFE and (name not in STDLIB_MODULES or import_problem(name, permissions) is None)
+
+
+def reach_problem(name: str, permissions: Permissions) -> str | None:
+    """Why the module ``name`` may not be reached through another module, or None when it may."""
+    if module_allowed(name, permissions):
+        return None
+    if name in PARTLY_SAFE:
+        return (f"only some parts of {name!r} are allowed, so it must be imported directly (`import {name}` or"
+                f" `from {name} import StringIO`) for them to be checked")
+    return import_problem(name, permissions)
 
 
 def import_findings(tree: ast.Module, permissions: Permissions, *, file: str = "tool.py") -> list[Finding]:
@@ -82,6 +116,10 @@ def import_findings(tree: ast.Module, permissions: Permissions, *, file: str = "
                                         message=f"line {line}: import of {module!r} is not allowed: {problem}"))
             elif isinstance(node, ast.ImportFrom):
                 findings += _from_import_findings(module, permissions, file, line)
+            if isinstance(node, ast.ImportFrom) and module in PARTLY_SAFE:  # `from io import *`
+                findings.append(Finding(code="checks.import-not-allowed", file=file, line=line, message=(
+                    f"line {line}: `from {module} import *` brings in every part of {module!r}, and only some"
+                    f" are allowed: {partly_safe_problem(module, '*')}")))
     return findings
 
 
@@ -92,8 +130,7 @@ def _from_import_findings(module: str, permissions: Permissions, file: str, line
         return [Finding(code="checks.private-attribute", file=file, line=line,
                         message=f"line {line}: `from {parent} import {name}` imports a private name; "
                                 "tools may use only the public names of allowed modules")]
-    if not module_allowed(name, permissions):
-        problem = import_problem(name, permissions)
+    if (problem := reach_problem(name, permissions)) is not None:
         return [Finding(code="checks.import-not-allowed", file=file, line=line,
                         message=f"line {line}: `from {parent} import {name}` reaches the module {name!r} "
                                 f"through {parent!r}, and {name!r} is not allowed: {problem}")]

@@ -16,26 +16,29 @@ Finding codes: ``contract.syntax``, ``contract.no-public-function``, ``contract.
 ``contract.async-function``, ``contract.decorated``, ``contract.public-class``, ``contract.bad-name``,
 ``contract.no-docstring``, ``contract.no-module-docstring`` (warning), ``contract.missing-annotation``,
 ``contract.unsupported-annotation``, ``contract.star-args``, ``contract.positional-only``,
-``contract.bad-default``, ``contract.relative-import``, ``contract.signature-changed`` (warning).
+``contract.bad-default``, ``contract.relative-import``, ``contract.reserved-name``, ``contract.name-clash``,
+``contract.signature-changed`` (warning).
 """
 
 from __future__ import annotations
 
 import ast
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from toolfoundry.core import META_TOOL_NAMES, Example, Finding, Param, ToolSpec, Verdict, verdict
 from toolfoundry.stages.contract.annotations import Scope, Unsupported, parse_string, schema_of, scope_of
 from toolfoundry.stages.contract.jsonschema import describe_value, validate
-from toolfoundry.toolfile import NAME_RE, NAME_RULE
+from toolfoundry.toolfile import NAME_RE, NAME_RULE, name_key
 
-__all__ = ["NAME_RE", "RESERVED_NAMES", "check_args", "compare_versions", "example_findings", "parse_tool", "stage",
-           "validate"]
+__all__ = ["NAME_RE", "RESERVED_NAMES", "check_args", "compare_versions", "example_findings", "name_clash",
+           "parse_tool", "stage", "validate"]
 
 RESERVED_NAMES = META_TOOL_NAMES
-"""Names of the meta-tools every agent is offered (MCP server, reference agent); no deployed tool may take one."""
+"""Names of the meta-tools every agent is offered (MCP server, reference agent); no deployed tool may take one,
+in any case (``Request_Capability`` is as confusing to an agent as the real one)."""
+_RESERVED_KEYS = {name_key(n): n for n in RESERVED_NAMES}
 _FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 
@@ -65,11 +68,13 @@ def parse_tool(code: str, *, name: str | None = None,
             code="contract.bad-name", file=file if name is None else "tool.toml",
             line=fn.lineno if name is None else None,
             message=f"the tool name {tool_name!r} is not allowed: use {NAME_RULE}"))
-    elif tool_name in RESERVED_NAMES:
+    elif name_key(tool_name) in _RESERVED_KEYS:
+        reserved = _RESERVED_KEYS[name_key(tool_name)]
+        same = "" if reserved == tool_name else f" (in another case: {reserved!r})"
         findings.append(Finding(
             code="contract.reserved-name", file=file if name is None else "tool.toml",
             line=fn.lineno if name is None else None,
-            message=f"{tool_name!r} is the name of a toolfoundry meta-tool that agents are always offered;"
+            message=f"{tool_name!r} is the name of a toolfoundry meta-tool that agents are always offered{same};"
                     f" name the tool after what it does"))
     params, result, signature = _interface(fn, scope, file, findings)
     if result is None or any(f.severity == "error" for f in findings):
@@ -108,6 +113,18 @@ def compare_versions(old_signature: str, new: ToolSpec) -> Finding | None:
     return Finding(code="contract.signature-changed", severity="warning", file="tool.py",
                    message=f"the signature of {new.name!r} changes from {old_signature} to {new.signature}; "
                            "it becomes a new version, and callers of the old signature may break")
+
+
+def name_clash(name: str, taken: Iterable[tuple[str, str]]) -> Finding | None:
+    """``contract.name-clash`` when ``name`` differs only in case from a name in ``taken`` (``(name, whose)``
+    pairs: deployed tools, requests in flight), else None. An exactly equal name is a new version, not a clash."""
+    for other, whose in taken:
+        if other != name and name_key(other) == name_key(name):
+            return Finding(code="contract.name-clash", file="tool.py", message=(
+                f"the tool name {name!r} differs only in case from {other!r} ({whose}); their directories"
+                f" tools/{name} and tools/{other} would be one on a case-insensitive file system. Use"
+                f" exactly {other!r} for a new version of that tool, or a name of its own"))
+    return None
 
 
 def example_findings(spec: ToolSpec, examples: Sequence[Example], holdout: Sequence[Example]) -> list[Finding]:
