@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from toolfoundry.errors import UsageError
+from toolfoundry.forge import settings as _forge_settings
+from toolfoundry.forge.settings import ForgeSettings
 from toolfoundry.models.settings import GenerationSettings
 from toolfoundry.pipeline.settings import PipelineSettings
 from toolfoundry.sandbox.settings import PoolSettings, SandboxSettings
@@ -61,6 +63,8 @@ class Settings:
     """The MODEL_ENV variables that were set, for the model backends; never logged."""
     crash_after: str | None = None
     """Fault injection for the durability tests: SIGKILL this process right after the named point."""
+    forge: ForgeSettings = field(default_factory=ForgeSettings)
+    """Where the tool repository lives (a local bare repository, or GitHub) and who approves there."""
     mcp_token: str | None = field(default=None, repr=False)
     """``$TOOLFOUNDRY_MCP_TOKEN``: the bearer token `serve --transport http` requires (else ``<home>/mcp-token``)."""
 
@@ -182,7 +186,7 @@ DEFAULT_TOML = """\
 # size = 1
 # A serving sandbox unused for this many seconds is stopped.
 # idle_seconds = 300.0
-"""
+""" + _forge_settings.DEFAULT_TOML
 
 
 def default_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -231,12 +235,13 @@ def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | No
     return dataclasses.replace(settings, sandbox=sandbox, generation=generation,
                                model_env={k: env[k] for k in MODEL_ENV if env.get(k)},
                                crash_after=env.get("TOOLFOUNDRY_CRASH_AFTER") or None,
+                               forge=_forge_settings.with_environment(settings.forge, env),
                                mcp_token=env.get("TOOLFOUNDRY_MCP_TOKEN") or None)
 
 
 def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: str | None = None) -> Settings:
     """Apply the sections of a parsed toolfoundry.toml (``text``, the raw file, gives errors line numbers)."""
-    unknown = set(data) - {"policy", "sandbox", "limits", "generation", "pool", "pipeline", "checks"}
+    unknown = set(data) - {"policy", "sandbox", "limits", "generation", "pool", "pipeline", "checks", "forge"}
     if unknown:
         raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}")
     policy_values, rules = _policy_file.parse(data.get("policy", {}), where=where, text=text)
@@ -255,8 +260,9 @@ def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: s
     if pipeline.concurrency < 1 or pipeline.poll_seconds <= 0:
         raise UsageError(f"{where} [pipeline]: concurrency must be at least 1 and poll_seconds above 0")
     checks = _checks_file.parse(data.get("checks", {}), where=where)
+    forge = _forge_settings.parse(data.get("forge", {}), settings.forge, f"{where} [forge]")
     return dataclasses.replace(settings, policy=policy, sandbox=sandbox, test_limits=test, call_limits=call,
-                               generation=generation, pool=pool, pipeline=pipeline, checks=checks)
+                               generation=generation, pool=pool, pipeline=pipeline, checks=checks, forge=forge)
 
 
 def _login() -> str:
