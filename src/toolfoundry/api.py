@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolfoundry.calls import Calls
 from toolfoundry.core import JSON, CallResult, Candidate, Example, Need, Outcome, ReviewDecision, Status
@@ -29,6 +29,9 @@ from toolfoundry.store.changes import ChangeWatcher, ToolChange
 from toolfoundry.store.ledger import RequestRow
 from toolfoundry.store.registry import DeployedTool
 from toolfoundry.store.search import Match
+
+if TYPE_CHECKING:
+    from toolfoundry.pipeline.sync import Synced
 
 __all__ = ["Foundry", "InitResult", "new_request_id"]
 
@@ -138,6 +141,22 @@ class Foundry:
                              f" release of toolfoundry); propose it again")
         decision = ReviewDecision(approve=approve, reviewer=reviewer, reason=reason)
         return self._run("deliver", row.id, (proposal, decision), on_event, claim=row.id)
+
+    def sync_reviews(self) -> list[Synced]:
+        """Decide the requests pending on a GitHub forge by their pull requests' reviews and required check
+        (``pipeline/sync.py``): an approval or a rejection goes through :meth:`review` as ``github:<login>``."""
+        from toolfoundry.pipeline.sync import read_pending
+        done = []
+        for seen in read_pending(self._parts, self.pending()):
+            if seen.action in ("approve", "reject"):
+                try:
+                    outcome = self.review(seen.request_id, approve=seen.action == "approve", reviewer=seen.reviewer,
+                                          reason=seen.reason)
+                    seen = dataclasses.replace(seen, status=outcome.status, reason=outcome.reason)
+                except Conflict as exc:  # decided meanwhile, by a person or another sync
+                    seen = dataclasses.replace(seen, action="conflict", reason=str(exc), status="")
+            done.append(seen)
+        return done
 
     def _run(self, workflow: Workflow, rid: str, args: tuple[Any, ...], on_event: Listener | None, *,
              claim: str | None = None) -> Outcome:

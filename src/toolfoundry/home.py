@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 from toolfoundry.core import Outcome
 from toolfoundry.errors import Conflict, NotInitialised, SandboxUnavailable, UsageError
-from toolfoundry.forge import LocalForge
+from toolfoundry.forge import init_forge, open_forge
 from toolfoundry.models.cache import ModelCache
 from toolfoundry.models.types import Model
 from toolfoundry.pipeline.bus import Bus, Listener
@@ -78,7 +78,7 @@ def missing(home: Path) -> list[str]:
 
 def open_parts(settings: Settings, models: Callable[[str], Model], bus: Bus | None = None) -> Parts:
     """The stores, forge and sandbox of a home, opened in this process."""
-    forge = LocalForge(settings.repo)
+    forge = open_forge(settings.forge, settings.repo)
     return Parts(sandbox=BwrapSandbox(settings.sandbox), forge=forge,
                  audit=AuditLog(settings.db, settings.home / "audit.head"), registry=Registry(settings.db, forge),
                  ledger=Ledger(settings.db), index=ToolIndex(settings.db), models=models, bus=bus or Bus(),
@@ -160,7 +160,7 @@ class Home:
                 (home / CONFIG_NAME).write_text(DEFAULT_TOML, encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot create the home {home}: {exc.strerror}") from None
-        commit = LocalForge(settings.repo).init()
+        commit = init_forge(settings.forge, settings.repo)
         parts = open_parts(settings, ModelCache(settings.model_env, settings.generation.model_settings()))
         try:
             parts.audit.append("home.initialised", request_id=None, actor=settings.user,

@@ -19,8 +19,8 @@ from toolfoundry.models.types import Usage
 from toolfoundry.stages.review import QuorumResult, Vote
 
 EventKind = Literal["request.opened", "assess", "model.call", "stage", "generation.done", "policy.decision",
-                    "pr.opened", "review.requested", "review.vote", "review.quorum", "review.decided", "merge",
-                    "deploy", "request.closed"]
+                    "pr.opened", "pr.linked", "pr.review", "review.requested", "review.vote", "review.quorum",
+                    "review.decided", "merge", "deploy", "request.closed"]
 """Every kind of event a request's workflow records."""
 
 
@@ -180,6 +180,41 @@ class PrOpened(Event):
     def data(self) -> dict[str, JSON]:
         return {"name": self.ref.name, "version": self.ref.version, "sha256": self.ref.sha256,
                 "branch": self.branch, "head": self.head, "attempt": self.attempt}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrLinked(Event):
+    """The pull request has a page on the forge (GitHub): its number and address."""
+
+    kind: ClassVar[EventKind] = "pr.linked"
+    number: int
+    url: str
+    head: str
+    attempt: int
+
+    keyed: ClassVar[str] = "pr-link:{attempt}"
+
+    def data(self) -> dict[str, JSON]:
+        return {"number": self.number, "url": self.url, "head": self.head, "attempt": self.attempt}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrReviewed(Event):
+    """A review of the pull request on the forge was seen (``review sync``), whether or not it counts."""
+
+    kind: ClassVar[EventKind] = "pr.review"
+    number: int
+    review_id: int
+    login: str
+    state: str
+    commit_id: str | None
+    body: str
+
+    keyed: ClassVar[str] = "pr-review:{review_id}"
+
+    def data(self) -> dict[str, JSON]:
+        return {"number": self.number, "review_id": self.review_id, "login": self.login, "state": self.state,
+                "commit_id": self.commit_id, "body": self.body[:2000]}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

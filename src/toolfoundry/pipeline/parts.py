@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from toolfoundry.forge import LocalForge
+from toolfoundry.core import Forge
 from toolfoundry.models.settings import GenerationSettings
 from toolfoundry.models.types import Model
 from toolfoundry.pipeline.bus import Bus
@@ -27,7 +27,7 @@ class Parts:
     """What the steps work with, opened for one home in one process."""
 
     sandbox: BwrapSandbox
-    forge: LocalForge
+    forge: Forge
     audit: AuditLog
     registry: Registry
     ledger: Ledger

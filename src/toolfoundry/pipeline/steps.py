@@ -33,7 +33,7 @@ from toolfoundry.core import (
     verdict,
 )
 from toolfoundry.models.types import Message, Usage
-from toolfoundry.pipeline import events
+from toolfoundry.pipeline import events, pulls
 from toolfoundry.pipeline.parts import Parts
 from toolfoundry.stages import checks, contract, oracle, policy, tests
 from toolfoundry.stages.assess import assess
@@ -137,8 +137,9 @@ class Steps:
         p = self.parts
         model = p.policy.reviewer_model or p.generation.model
         if not model:
-            self.record(events.QuorumDone(request_id=rid, result=None, attempt=attempt, reason=(
-                "no reviewer model configured ([policy] reviewer_model or [generation] model)")))
+            reason = "no reviewer model configured ([policy] reviewer_model or [generation] model)"
+            self.record(events.QuorumDone(request_id=rid, result=None, attempt=attempt, reason=reason))
+            p.forge.comment(request_id=rid, key=f"reviewers:{attempt}", text=pulls.quorum_comment(None, reason))
             return None
         subject = ReviewSubject.of(request_id=rid, candidate=candidate, spec=spec, verdicts=stages,
                                    requester=requester)
@@ -147,21 +148,33 @@ class Steps:
         for vote in result.votes:
             self.record(events.Voted(request_id=rid, actor=vote.reviewer, vote=vote, attempt=attempt))
         self.record(events.QuorumDone(request_id=rid, result=result, attempt=attempt))
+        p.forge.comment(request_id=rid, key=f"reviewers:{attempt}", text=pulls.quorum_comment(result))
         return result
 
     @DBOS.step()
-    def pull_request(self, rid: str, candidate: Candidate, spec: ToolSpec, attempt: int = 1) -> ToolRef:
-        """Open the pull request: branch ``foundry/<rid>`` with one commit holding the tool's files."""
+    def pull_request(self, rid: str, candidate: Candidate, spec: ToolSpec, attempt: int = 1, *, requester: str = "",
+                     stages: tuple[Verdict, ...] = (), decision: Decision | None = None) -> tuple[ToolRef, str]:
+        """Open the pull request: branch ``foundry/<rid>`` with one commit holding the tool's files, and a body
+        saying what a reviewer needs; on a forge with pages, its address and the policy's decision (as a
+        comment) are recorded too. Returns the version and the head commit, which is all a merge may take."""
         forge = self.parts.forge
         existing = forge.branch_head(rid)
         version = self.parts.registry.next_version(spec.name)
         if existing is not None:  # a retried step: keep the version the branch already has
             version = int(forge.trailers(existing).get("Tool-Version", version))
         ref = ToolRef(name=spec.name, version=version, sha256=code_digest(candidate.code))
+        body = pulls.body(self.parts, rid, ref=ref, requester=requester, source=candidate.source, stages=stages,
+                          permissions=candidate.permissions, decision=decision or Decision(
+                              route="human", rule="-", reason="-"))
         head = forge.open_pr(request_id=rid, files=tool_files(candidate, spec, version, rid),
-                             message=f"Add {spec.name} v{version}", trailers=_trailers(rid, ref))
+                             message=f"Add {spec.name} v{version}", trailers=_trailers(rid, ref), body=body)
+        self.crashpoint("pr.opened")
         self.record(events.PrOpened(request_id=rid, ref=ref, branch=f"foundry/{rid}", head=head, attempt=attempt))
-        return ref
+        if (link := forge.pull_request(rid)) is not None:
+            self.record(events.PrLinked(request_id=rid, number=link.number, url=link.url, head=head, attempt=attempt))
+            if decision is not None:
+                forge.comment(request_id=rid, key=f"policy:{attempt}", text=pulls.policy_comment(decision))
+        return ref, head
 
     @DBOS.step()
     def pending(self, proposal: Proposal) -> Outcome:
@@ -232,7 +245,7 @@ class Steps:
         """Merge the PR into main, atomically and idempotently."""
         rid, ref = proposal.request_id, proposal.ref
         commit = self.parts.forge.merge(request_id=rid, message=f"Merge {ref.name} v{ref.version}",
-                                        trailers=_trailers(rid, ref))
+                                        trailers=_trailers(rid, ref), expected_head=proposal.head)
         self.crashpoint("merge.ref-updated")
         self.record(events.Merged(request_id=rid, ref=replace(ref, commit=commit)))
         return commit

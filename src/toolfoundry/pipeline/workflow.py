@@ -100,10 +100,10 @@ class Pipeline(DBOSConfiguredInstance):
         s.crashpoint("policy")
         if decision.route == "deny" or spec is None:
             return s.finish(rid, "rejected", None, stages, decision.reason)
-        ref = s.pull_request(rid, candidate, spec, attempt)
+        ref, head = s.pull_request(rid, candidate, spec, attempt, requester=requester, stages=judged, decision=decision)
         s.crashpoint("pr")
         proposal = Proposal(request_id=rid, requester=requester, ref=ref, interface=spec.interface,
-                            permissions=candidate.permissions, stages=stages, decision=decision)
+                            permissions=candidate.permissions, stages=stages, decision=decision, head=head)
         if decision.route == "human":
             return s.pending(proposal)
         if decision.route == "auto":

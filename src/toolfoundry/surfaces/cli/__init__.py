@@ -15,11 +15,11 @@ import typer
 from rich.markup import escape
 
 from toolfoundry.errors import ToolfoundryError
-from toolfoundry.surfaces.cli import requests, review, serve, tools
+from toolfoundry.surfaces.cli import github, requests, review, serve, tools, verify
 from toolfoundry.surfaces.cli.app import app, err
 from toolfoundry.surfaces.cli.usage import report as report_usage
 
-__all__ = ["app", "main", "requests", "review", "serve", "tools"]
+__all__ = ["app", "github", "main", "requests", "review", "serve", "tools", "verify"]
 
 
 def main() -> None:

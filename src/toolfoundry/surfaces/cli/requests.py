@@ -37,9 +37,22 @@ DEMO_TASK = "Convert this week's temperature readings of 21.5 °C, 37 °C and -4
 
 
 @app.command()
-def init(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """Create a foundry home: a bare git repository of tools, toolfoundry.toml and the database."""
+def init(home: HomeOpt = None, as_json: JsonOpt = False,
+         forge: Annotated[str, typer.Option("--forge", help="Where the tool repository lives: local or github.")]
+         = "local",
+         repository: Annotated[str | None, typer.Option("--repository", help="OWNER/NAME (--forge github).")] = None,
+         api_url: Annotated[str | None, typer.Option("--api-url", help="GitHub Enterprise: https://HOST/api/v3.")]
+         = None,
+         approver: Annotated[list[str] | None, typer.Option("--approver", help="A GitHub login that may approve"
+                                                            " (repeatable).")] = None,
+         approver_team: Annotated[str | None, typer.Option("--approver-team", help="ORG/TEAM whose members may"
+                                                           " approve.")] = None) -> None:
+    """Create a foundry home: a bare git repository of tools (or, with --forge github, a mirror of a GitHub
+    repository, given the Actions workflow), toolfoundry.toml and the database."""
     from toolfoundry.home import Home
+    from toolfoundry.surfaces.cli.github import prepare_home
+    prepare_home(settings(home), forge=forge, repository=repository, api_url=api_url, approvers=approver or [],
+                 approver_team=approver_team)
     result = Home.init(settings(home))
     if as_json:
         print_json({"home": str(result.home), "created": result.created, "sandbox_problem": result.sandbox_problem})
