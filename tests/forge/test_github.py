@@ -1,0 +1,254 @@
+"""GitHub as the forge, end to end on loopback: the REST stand-in (``FakeGitHub``) and ``git http-backend``
+(``GitHttpServer``) over the same bare repository, driven through the real Foundry, githubkit and git.
+
+The home's policy sends every passing tool to a human, so each test is the human route on GitHub: propose →
+a pull request with the body a reviewer needs → GitHub reviews and the Actions check → ``review sync`` →
+merged at the validated head through the API → loaded from the merge commit with the hash check.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import ADD, ADD_EXAMPLES, run_cli
+from toolfoundry.api import Foundry
+from toolfoundry.core import Candidate
+from toolfoundry.errors import ForgeError
+from toolfoundry.examples import load_examples
+from toolfoundry.forge.github import GitHubForge
+from toolfoundry.settings import Settings, load
+from toolfoundry.testing import FakeGitHub, GitHttpServer, git_client_env
+from toolfoundry.toolfile import code_digest
+
+OWNER, REPO = "acme", "tools"
+CHECK = "toolfoundry verify"
+
+
+@dataclass
+class World:
+    """A fake GitHub with a bot (toolfoundry's token), an allowed approver and two others, and a home using it."""
+
+    gh: FakeGitHub
+    git: GitHttpServer
+    bot: str
+    alice: str
+    home: Path
+    env: dict[str, str]
+
+    def settings(self) -> Settings:
+        return load(self.home, self.env, user="tester")
+
+    def api(self, method: str, path: str, body: object = None, token: str | None = None) -> Any:
+        request = urllib.request.Request(f"{self.gh.url}{path}", method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Authorization": f"Bearer {token or self.bot}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:  # loopback only
+            return json.loads(answer.read() or b"null")
+
+    def pulls(self) -> list[dict[str, Any]]:
+        return list(self.api("GET", f"/repos/{OWNER}/{REPO}/pulls?state=all"))
+
+    def comments(self, number: int) -> list[str]:
+        return [c["body"] for c in self.api("GET", f"/repos/{OWNER}/{REPO}/issues/{number}/comments")]
+
+    def git_out(self, *args: str) -> str:
+        repo = self.gh.repo_path(OWNER, REPO)
+        return subprocess.run(["git", "--git-dir", str(repo), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    root = tmp_path / "github"
+    with FakeGitHub(root) as gh:
+        bot = gh.add_user("foundry-bot", type="Bot")
+        alice = gh.add_user("alice")
+        for login in ("mallory", "carol"):
+            gh.add_user(login)
+        gh.add_org(OWNER, members=["foundry-bot", "alice"])
+        gh.add_repo(OWNER, REPO, collaborators={"foundry-bot": "write", "alice": "write", "mallory": "write",
+                                                "carol": "read"})
+        with GitHttpServer(root, authenticate=gh.git_authenticator(), authorize=gh.git_authorizer()) as git:
+            gh.clone_base = git.url
+            home = tmp_path / "home"
+            home.mkdir()
+            (home / "toolfoundry.toml").write_text(
+                "[policy]\nauto_approve_pure = false\n\n[forge]\nkind = \"github\"\n"
+                f"repository = \"{OWNER}/{REPO}\"\napi_url = \"{gh.base_url}\"\napprovers = [\"alice\"]\n")
+            w = World(gh=gh, git=git, bot=bot, alice=alice, home=home, env={"GITHUB_TOKEN": bot})
+            assert Foundry.init(w.settings()).sandbox_problem is None
+            yield w
+
+
+def propose_add(w: World) -> tuple[str, dict[str, Any]]:
+    with Foundry(w.settings()) as f:
+        outcome = f.propose(Candidate(code=ADD, examples=load_examples(ADD_EXAMPLES, where="test")))
+    assert outcome.status == "pending_review", outcome
+    (pull,) = w.pulls()
+    return outcome.request_id, pull
+
+
+def sync(w: World) -> list[dict[str, Any]]:
+    with Foundry(w.settings()) as f:
+        return [s.to_json() for s in f.sync_reviews()]
+
+
+def test_init_puts_a_readme_and_the_workflow_on_githubs_main(world: World) -> None:
+    files = world.git_out("ls-tree", "-r", "--name-only", "main").splitlines()
+    assert files == [".github/workflows/toolfoundry.yml", "README.md"]
+    assert CHECK in world.git_out("show", "main:.github/workflows/toolfoundry.yml")
+    assert (world.home / "tools.git" / "HEAD").is_file()  # the mirror
+
+
+def test_an_allowed_approval_after_the_check_merges_at_the_validated_head_and_loads(world: World) -> None:
+    rid, pull = propose_add(world)
+    n, head = pull["number"], pull["head"]["sha"]
+    body = pull["body"]
+    for part in (f"Request `{rid}` by **tester**", "| contract | passed |", "| oracle | passed |",
+                 "None: pure computation", "Route **human**", f"Foundry-Request: {rid}",
+                 f"Tool-Sha256: {code_digest(ADD)}", "Tool-Name: add", "Tool-Version: 1"):
+        assert part in body, part
+    assert pull["head"]["ref"] == f"foundry/{rid}" and pull["user"]["login"] == "foundry-bot"
+    world.gh.add_review(OWNER, REPO, n, "foundry-bot", "APPROVED")  # the author's own: never counts
+    world.gh.add_review(OWNER, REPO, n, "mallory", "APPROVED")  # write access, but not an approver
+    (waiting,) = sync(world)
+    assert waiting["action"] == "wait" and "no approving review" in waiting["reason"]
+    assert "@foundry-bot is the pull request's author" in waiting["reason"] and "@mallory may not" in waiting["reason"]
+    world.api("POST", f"/repos/{OWNER}/{REPO}/pulls/{n}/reviews", {"event": "APPROVE", "body": "ok"},
+              token=world.alice)
+    (no_check,) = sync(world)
+    assert no_check["action"] == "wait" and "has not reported" in no_check["reason"]
+    world.gh.set_check_run(OWNER, REPO, head, CHECK, conclusion="success")
+    (done,) = sync(world)
+    assert (done["action"], done["status"], done["reviewer"]) == ("approve", "deployed", "github:alice")
+
+    merges = [r for r in world.gh.requests if r.method == "PUT" and r.path.endswith(f"/pulls/{n}/merge")]
+    assert [(r.status, r.body["sha"]) for r in merges] == [(200, head)]  # the compare-and-swap, once
+    merge_commit = merges[0].response["sha"]
+    assert world.git_out("rev-list", "--parents", "-n1", merge_commit).split()[2] == head
+    assert world.git_out("merge-base", "--is-ancestor", merge_commit, "main") == ""
+    assert f"Foundry-Request: {rid}" in world.git_out("log", "-1", "--format=%B", merge_commit)
+    with Foundry(world.settings()) as f:
+        (tool,) = f.tools()
+        assert (tool.ref.commit, tool.ref.sha256) == (merge_commit, code_digest(ADD))
+        assert f.call("add", a=2, b=3).result == 5
+        kinds = [(e.kind, e.data) for e in f.events(rid)]
+    linked = [d for k, d in kinds if k == "pr.linked"]
+    assert linked == [{"number": n, "url": pull["html_url"], "head": head, "attempt": 1}]
+    assert sorted(d["login"] for k, d in kinds if k == "pr.review") == ["alice", "foundry-bot", "mallory"]
+    assert [d["commit"] for k, d in kinds if k == "merge"] == [merge_commit]
+    assert [k for k, _ in kinds].count("review.decided") == 1
+    policy_comments = [c for c in world.comments(n) if f"toolfoundry:{rid}:policy:1" in c]
+    assert len(policy_comments) == 1 and "policy: human" in policy_comments[0]
+
+
+def test_changes_requested_rejects_with_the_reviewers_text(world: World) -> None:
+    rid, pull = propose_add(world)
+    world.api("POST", f"/repos/{OWNER}/{REPO}/pulls/{pull['number']}/reviews",
+              {"event": "REQUEST_CHANGES", "body": "b must not default to 1"}, token=world.alice)
+    (done,) = sync(world)
+    assert (done["action"], done["status"]) == ("reject", "rejected")
+    with Foundry(world.settings()) as f:
+        row = f.request_row(rid)
+        assert row.status == "rejected" and "b must not default to 1" in row.reason and f.tools() == []
+    assert world.pulls()[0]["merged_at"] is None
+
+
+def test_a_head_moved_after_validation_is_not_merged(world: World, tmp_path: Path) -> None:
+    rid, pull = propose_add(world)
+    work = tmp_path / "clone"
+    env = git_client_env(world.alice, base={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1",
+                                            "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "alice",
+                                            "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "alice",
+                                            "GIT_COMMITTER_EMAIL": "a@x"})
+    url = world.git.repo_url(OWNER, REPO)
+    subprocess.run(["git", "clone", "-q", "-b", f"foundry/{rid}", url, str(work)], env=env, check=True)
+    (work / "tools/add/tool.py").write_text(ADD.replace("a + b", "a + b + 1"))
+    subprocess.run(["git", "-C", str(work), "commit", "-qam", "sneak"], env=env, check=True)
+    subprocess.run(["git", "-C", str(work), "push", "-q", url, f"HEAD:foundry/{rid}"], env=env, check=True)
+    moved = world.pulls()[0]["head"]["sha"]
+    assert moved != pull["head"]["sha"]
+    world.api("POST", f"/repos/{OWNER}/{REPO}/pulls/{pull['number']}/reviews", {"event": "APPROVE"},
+              token=world.alice)
+    world.gh.set_check_run(OWNER, REPO, moved, CHECK, conclusion="success")
+    main_before = world.git_out("rev-parse", "main")
+    forge = GitHubForge(world.settings().forge, tmp_path / "mirror")
+    with pytest.raises(ForgeError, match="moved"):  # the merge itself is a compare-and-swap on the head
+        forge.merge(request_id=rid, message="Merge add v1", trailers={}, expected_head=pull["head"]["sha"])
+    (done,) = sync(world)
+    assert (done["action"], done["status"]) == ("reject", "rejected") and "moved from" in done["reason"]
+    assert world.git_out("rev-parse", "main") == main_before and world.pulls()[0]["merged_at"] is None
+
+
+def test_a_crash_after_the_pr_opened_resumes_without_a_second_pr(world: World) -> None:
+    tool = world.home.parent / "add"
+    tool.mkdir()
+    (tool / "tool.py").write_text(ADD)
+    (tool / "examples.json").write_text(ADD_EXAMPLES)
+    proc = run_cli(world.home, "propose", str(tool), env={**world.env, "TOOLFOUNDRY_CRASH_AFTER": "pr.opened"})
+    assert proc.returncode == -9, (proc.returncode, proc.stderr)
+    assert len(world.pulls()) == 1  # opened on GitHub before the kill; the step was not recorded
+    assert run_cli(world.home, "resume", env=world.env).returncode == 0
+    (pull,) = world.pulls()  # the re-run step found it instead of opening another
+    rid = pull["head"]["ref"].removeprefix("foundry/")
+    world.api("POST", f"/repos/{OWNER}/{REPO}/pulls/{pull['number']}/reviews", {"event": "APPROVE"},
+              token=world.alice)
+    world.gh.set_check_run(OWNER, REPO, pull["head"]["sha"], CHECK, conclusion="success")
+    proc = run_cli(world.home, "review", "sync", "--json", env=world.env)
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["request_id"], r["status"]) for r in json.loads(proc.stdout)] == [(rid, "deployed")]
+    assert [p["number"] for p in world.pulls() if p["head"]["ref"] == f"foundry/{rid}"] == [pull["number"]]
+    assert sum(f"toolfoundry:{rid}:policy:1" in c for c in world.comments(pull["number"])) == 1
+    assert run_cli(world.home, "audit", "verify", env=world.env).returncode == 0
+
+
+def test_a_rate_limit_with_retry_after_is_waited_out(world: World) -> None:
+    rid, pull = propose_add(world)
+    world.gh.clear_log()
+    world.gh.rate_limit_next(1, status=403, kind="secondary", retry_after=1, path=r"/pulls/\d+$", method="GET")
+    (waiting,) = sync(world)
+    assert waiting["action"] == "wait"
+    reads = [r for r in world.gh.requests if r.method == "GET" and r.path.endswith(f"/pulls/{pull['number']}")]
+    assert [r.status for r in reads[:2]] == [403, 200]
+    assert reads[1].at - reads[0].at >= 1.0  # Retry-After: 1 was honoured before the retry
+
+
+def test_a_sync_of_an_unchanged_pull_request_is_answered_304(world: World) -> None:
+    rid, pull = propose_add(world)
+    with Foundry(world.settings()) as f:
+        f.sync_reviews()
+        world.gh.clear_log()
+        (again,) = f.sync_reviews()
+    assert again.action == "wait"
+    reads = [r for r in world.gh.requests if r.path.endswith(f"/pulls/{pull['number']}")]
+    assert reads and all(r.status == 304 for r in reads) and "if-none-match" in reads[0].headers
+
+
+def test_the_token_is_never_in_argv_or_on_disk(world: World, tmp_path: Path) -> None:
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    argv_log = tmp_path / "argv.log"
+    wrapper.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$*\" >> {argv_log}\nexec /usr/bin/git \"$@\"\n")
+    wrapper.chmod(0o755)
+    forge = GitHubForge(world.settings().forge, tmp_path / "mirror", git=str(wrapper))
+    head = forge.open_pr(request_id="r-token", files={"tools/x/tool.py": b"x = 1\n"}, message="Add x",
+                         trailers={}, body="body")
+    assert forge.branch_head("r-token") == head
+    assert world.bot not in argv_log.read_text() and "push" in argv_log.read_text()
+    for path in [*world.home.rglob("*"), *(tmp_path / "mirror").rglob("*")]:
+        if path.is_file():
+            assert world.bot.encode() not in path.read_bytes(), path
+
+
+def test_a_forge_without_a_token_says_which_variable_to_set(world: World, tmp_path: Path) -> None:
+    settings = load(world.home, {}, user="tester")
+    with pytest.raises(ForgeError, match=r"\$GITHUB_TOKEN"):
+        GitHubForge(settings.forge, tmp_path / "mirror").branch_head("r1")
