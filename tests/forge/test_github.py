@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from conftest import ADD, ADD_EXAMPLES, run_cli
 from toolfoundry.api import Foundry
 from toolfoundry.core import Candidate
 from toolfoundry.errors import ForgeError
@@ -27,6 +26,8 @@ from toolfoundry.forge.github import GitHubForge
 from toolfoundry.settings import Settings, load
 from toolfoundry.testing import FakeGitHub, GitHttpServer, git_client_env
 from toolfoundry.toolfile import code_digest
+
+from conftest import ADD, ADD_EXAMPLES, run_cli
 
 OWNER, REPO = "acme", "tools"
 CHECK = "toolfoundry verify"
