@@ -253,3 +253,27 @@ def test_a_forge_without_a_token_says_which_variable_to_set(world: World, tmp_pa
     settings = load(world.home, {}, user="tester")
     with pytest.raises(ForgeError, match=r"\$GITHUB_TOKEN"):
         GitHubForge(settings.forge, tmp_path / "mirror").branch_head("r1")
+
+
+def test_init_forge_github_writes_the_forge_section_and_mirrors_the_repository(world: World, tmp_path: Path) -> None:
+    home = tmp_path / "second"
+    proc = run_cli(home, "init", "--forge", "github", "--repository", f"{OWNER}/{REPO}", "--api-url",
+                   world.gh.base_url, "--approver", "alice", env=world.env)
+    assert proc.returncode == 0, proc.stderr
+    s = load(home, world.env)
+    assert (s.forge.kind, s.forge.repository, s.forge.approvers, s.forge.token) == (
+        "github", f"{OWNER}/{REPO}", ("alice",), world.bot)
+    assert world.bot not in (home / "toolfoundry.toml").read_text()  # the variable's name only
+    assert world.git_out("rev-list", "--count", "main") == "2"  # README and workflow were there: nothing pushed
+    again = run_cli(home, "init", "--forge", "github", "--repository", "acme/other", env=world.env)
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('kind = "gitlab"', "kind must be"), ('kind = "github"', "needs repository"),
+    ('approvers = "alice"', "list of GitHub logins"), ('token = "ghp_x"', "unknown setting"),
+    ('token_env = "my token"', "token_env must name an environment variable")])
+def test_a_bad_forge_section_is_a_one_line_usage_error(tmp_path: Path, table: str, message: str) -> None:
+    (tmp_path / "toolfoundry.toml").write_text(f"[forge]\n{table}\n")
+    proc = run_cli(tmp_path, "tools")
+    assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
