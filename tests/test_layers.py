@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("toolfoundry.core",),
     ("toolfoundry.examples",),
     ("toolfoundry.toolfile",),
-    ("toolfoundry.sandbox", "toolfoundry.forge", "toolfoundry.models", "toolfoundry.store"),
+    ("toolfoundry.sandbox", "toolfoundry.forge", "toolfoundry.models", "toolfoundry.store", "toolfoundry.identity"),
     ("toolfoundry.stages.contract", "toolfoundry.stages.checks", "toolfoundry.stages.tests", "toolfoundry.stages.oracle",
      "toolfoundry.stages.assess", "toolfoundry.stages.generate", "toolfoundry.stages.review",
      "toolfoundry.stages.policy", "toolfoundry.stages"),
