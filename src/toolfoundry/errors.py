@@ -8,6 +8,7 @@ mistake, broken infrastructure, and code that is not what was reviewed::
     ├── UsageError               the caller asked for something invalid: a bad flag, a malformed file
     │   ├── NotInitialised       the home has not been created with `toolfoundry init`
     │   ├── UnknownTool          no deployed tool has that name (or version)
+    │   ├── AccessDenied         the credential is unknown, revoked or expired, or lacks the scope or role
     │   └── Conflict             the request is no longer in the state the action needs (a race lost)
     ├── InfraError               something we depend on is missing or broken
     │   ├── SandboxUnavailable   no bwrap, an unusable interpreter, a layer that cannot be applied (fail closed)
@@ -23,7 +24,7 @@ infrastructure error: it means the reviewed-bytes invariant caught something, an
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "DatabaseError", "ForgeError", "InfraError", "ModelError", "NotInitialised",
+__all__ = ["AccessDenied", "Conflict", "DatabaseError", "ForgeError", "InfraError", "ModelError", "NotInitialised",
            "SandboxUnavailable", "TamperedTool", "ToolfoundryError", "UnknownTool", "UsageError"]
 
 
@@ -41,6 +42,11 @@ class NotInitialised(UsageError):
 
 class UnknownTool(UsageError):
     """No deployed tool has that name, or the tool has no such version."""
+
+
+class AccessDenied(UsageError):
+    """Who is acting may not do this: an unknown, revoked or expired token, a missing scope or role, a signature
+    that does not verify, a requester approving its own request. The message says which, never a secret."""
 
 
 class Conflict(UsageError):

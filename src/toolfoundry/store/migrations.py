@@ -4,7 +4,8 @@ A migration is never edited once released: a change to a table is a new migratio
 :data:`MIGRATIONS`. ``0001-initial`` is the schema of toolfoundry 0.1 (written with ``IF NOT EXISTS``,
 so a home made by 0.1, which records no migrations, adopts it as it is); the ones after it upgrade
 such a home. ``store/db.py`` applies them. The tables' owners: ``requests`` — ``ledger.py``;
-``tools``, ``active`` — ``registry.py``; ``audit_events`` — ``audit.py``; ``tool_search*`` — ``search.py``.
+``tools``, ``active`` — ``registry.py``; ``audit_events`` — ``audit.py``; ``tool_search*`` — ``search.py``;
+``principals``, ``tokens`` — ``principals.py``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ MIGRATIONS: tuple[Migration, ...] = (
     """),
     Migration(name="0003-audit-hash-covers-key", sql="""
         ALTER TABLE audit_events ADD COLUMN v INTEGER NOT NULL DEFAULT 1
+    """),
+    Migration(name="0004-principals-and-tokens", sql="""
+        CREATE TABLE IF NOT EXISTS principals (
+            name TEXT PRIMARY KEY, kind TEXT NOT NULL, roles TEXT NOT NULL, risk TEXT NOT NULL DEFAULT '[]',
+            tools TEXT NOT NULL DEFAULT '[]', keys TEXT NOT NULL DEFAULT '[]', created TEXT NOT NULL,
+            created_by TEXT NOT NULL, revoked TEXT);
+        CREATE TABLE IF NOT EXISTS tokens (
+            id TEXT PRIMARY KEY, principal TEXT NOT NULL, secret_sha256 TEXT NOT NULL, scopes TEXT NOT NULL,
+            created TEXT NOT NULL, expires TEXT, revoked TEXT);
+        CREATE INDEX IF NOT EXISTS tokens_principal ON tokens(principal)
     """),
 )
 """Every migration, oldest first."""
