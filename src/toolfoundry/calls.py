@@ -1,8 +1,9 @@
 """The call path: a deployed tool's reviewed bytes, run in a warm sandbox, its result checked, the call audited.
 
 Owns :class:`Calls`: which version a name means (the registry's active one), its code — read from its
-merge commit once per version and checked against the reviewed sha256 on every call (a mismatch is
-``TamperedTool`` and a ``tool.tampered`` audit event, and the code never runs) — argument validation
+merge commit once per version, with its signed provenance record checked then (``pipeline/attest.py``),
+and checked against the reviewed sha256 on every call (a mismatch, or a missing, edited or foreign record,
+is ``TamperedTool`` and a ``tool.tampered`` audit event, and the code never runs) — argument validation
 against the tool's schema, the warm :class:`~toolfoundry.sandbox.pool.WorkerPool` (started on the first
 call), the check of the result against the declared return type, and one ``call`` audit event per call.
 A tool that raises, times out or returns the wrong type is an error result, never an exception; bad
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 
 from toolfoundry.core import JSON, CallResult, Interface
 from toolfoundry.errors import TamperedTool, UsageError
+from toolfoundry.pipeline import attest
 from toolfoundry.pipeline.parts import Parts
 from toolfoundry.sandbox.pool import WorkerPool
 from toolfoundry.sandbox.settings import PoolSettings
@@ -72,6 +74,7 @@ class Calls:
             return tool, cached[1]
         try:
             loaded = registry.load(name)
+            attest.check_loaded(self._parts, loaded.tool.ref, loaded.code, loaded.tool.request_id)  # its provenance
         except TamperedTool as exc:
             self._parts.audit.append("tool.tampered", request_id=tool.request_id if tool else None,
                                      actor="foundry", data={**(tool.ref.to_json() if tool else {"name": name}),

@@ -43,7 +43,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +55,16 @@ from toolfoundry.core import (
     JSON,
     CallResult,
     Candidate,
+    Decision,
     Example,
     Outcome,
     Permissions,
+    Proposal,
     ToolRef,
     ToolSpec,
     Verdict,
 )
+from toolfoundry.pipeline import attest
 from toolfoundry.pipeline.parts import Parts
 from toolfoundry.sandbox.bwrap import BwrapSandbox
 from toolfoundry.sandbox.settings import SandboxSettings
@@ -517,7 +520,7 @@ def deploy_unchecked(foundry: Foundry, code: str, examples: tuple[Example, ...] 
     runs in — through the real ``foundry.call`` (the reviewed hash checked at load, the warm pool, the
     audit log). Only the tool contract is required (a call needs a spec). The steps are the workflow's:
     the PR (``toolfile.tool_files`` with the same trailers as ``Steps.pull_request``), the merge
-    (``Steps.merge``), the registry record, the hash-checked load and the ``deploy`` audit event (``Steps.load``). Use it only
+    (``Steps.merge``), the signed provenance record (``attest.record``), the registry record, the hash-checked load and the ``deploy`` audit event (``Steps.load``). Use it only
     for the call-time layer; the same code's rejection by the pipeline is asserted separately.
     """
     code = source(code)
@@ -538,6 +541,10 @@ def _deploy_unchecked(parts: Parts, foundry: Foundry, code: str, spec: ToolSpec,
                         message=f"Add {spec.name} v{version}", trailers=trailers)
     commit = parts.forge.merge(request_id=rid, message=f"Merge {spec.name} v{version}", trailers=trailers)
     ref = ToolRef(name=spec.name, version=version, sha256=digest, commit=commit)
+    attest.record(parts, Proposal(request_id=rid, requester="tester", ref=replace(ref, commit=None),
+                                  interface=spec.interface, permissions=permissions, stages=(),
+                                  decision=Decision(route="auto", rule="test-bypass", reason="deploy_unchecked")),
+                  commit)  # the signed provenance record the deliver step writes, so the load check passes
     parts.registry.record(ref=ref, request_id=rid, interface=spec.interface, permissions=permissions)
     loaded = parts.registry.load(ref.name, ref.version)  # the reviewed bytes, hash-checked
     parts.audit.append("deploy", request_id=rid, actor="tester", data={**loaded.tool.ref.to_json(),

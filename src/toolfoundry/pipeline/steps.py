@@ -33,7 +33,7 @@ from toolfoundry.core import (
     verdict,
 )
 from toolfoundry.models.types import Message, Usage
-from toolfoundry.pipeline import events, pulls
+from toolfoundry.pipeline import attest, events, pulls
 from toolfoundry.pipeline.parts import Parts
 from toolfoundry.stages import checks, contract, oracle, policy, tests
 from toolfoundry.stages.assess import assess
@@ -255,9 +255,11 @@ class Steps:
         """Record the deployment and load it back from the merge commit, checking the reviewed hash."""
         registry = self.parts.registry
         ref = replace(proposal.ref, commit=commit)
+        attest.record(self.parts, proposal, commit)  # the signed provenance record beside the tool, before it is active
         registry.record(ref=ref, request_id=proposal.request_id, interface=proposal.interface,
                         permissions=proposal.permissions)
         loaded = registry.load(ref.name, ref.version)  # raises TamperedTool on any mismatch
+        attest.check_loaded(self.parts, loaded.tool.ref, loaded.code, proposal.request_id)
         self.record(events.Deployed(request_id=proposal.request_id, ref=loaded.tool.ref))
         return loaded.tool.ref
 
