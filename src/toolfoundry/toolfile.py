@@ -127,13 +127,14 @@ def read_bytes(path: Path, what: str, limit: int = MAX_SOURCE_BYTES) -> bytes:
         raise UsageError(f"{path}: {what} not found") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):  # before fdopen, which refuses a directory with its own exception
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) \
+            else "not a regular file"
+        raise UsageError(f"{path}: {what} must be a regular file, but it is {kind}")
     with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
-                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) \
-                else "not a regular file"
-            raise UsageError(f"{path}: {what} must be a regular file, but it is {kind}")
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise UsageError(f"{path}: {what} is more than {limit} bytes; the limit is {limit}")
