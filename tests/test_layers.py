@@ -17,6 +17,7 @@ PACKAGE = "toolfoundry"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("toolfoundry.errors", "toolfoundry.version"),
+    ("toolfoundry.jsonlimits",),
     ("toolfoundry.core",),
     ("toolfoundry.examples",),
     ("toolfoundry.toolfile",),
@@ -157,5 +158,5 @@ def test_the_checker_sees_a_cycle_and_an_upward_import(tmp_path: Path) -> None:
              "toolfoundry.b": tmp_path / PACKAGE / "b.py"}
     assert list(imports("toolfoundry.a", known["toolfoundry.a"], known)) == [("toolfoundry.b", 1)]
     assert list(imports("toolfoundry.b", known["toolfoundry.b"], known)) == [("toolfoundry.a", 2)]
-    assert unit("toolfoundry.stages.policy.file") == (5, "toolfoundry.stages.policy")
+    assert unit("toolfoundry.stages.policy.file") == (6, "toolfoundry.stages.policy")
     assert unit("toolfoundry.sandbox.pool")[0] < unit("toolfoundry.settings")[0] < unit("toolfoundry.home")[0]

@@ -30,6 +30,7 @@ from toolfoundry.errors import (
     UnknownTool,
     UsageError,
 )
+from toolfoundry.jsonlimits import check_depth
 
 __all__ = [  # the errors are re-exported from errors.py, so `from toolfoundry.core import UsageError` keeps working
     "JSON", "META_TOOL_NAMES", "ROLES", "ROUTES", "SOURCES", "TERMINAL", "CallResult", "Candidate", "Conflict",
@@ -272,6 +273,10 @@ class Example:
     """The exact JSON value expected (compared with strict types); ignored when ``raises`` is set."""
     raises: str | None = None
     """The name of the exception type expected instead of a value, e.g. ``ValueError``."""
+
+    def __post_init__(self) -> None:  # an example travels through checkpoints and validators: bound its depth
+        check_depth(self.args, what="an example's args")
+        check_depth(self.expect, what="an example's expected value")
 
     def to_json(self) -> dict[str, JSON]:
         """The example in the ``examples.json`` format."""

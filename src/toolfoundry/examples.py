@@ -14,16 +14,17 @@ It does no I/O.
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Any
 
 from toolfoundry.core import JSON, Example
 from toolfoundry.errors import UsageError
+from toolfoundry.jsonlimits import MAX_DEPTH, JSONLimitError, check_depth, parse
 
 __all__ = ["json_equal", "json_type_name", "load_examples", "parse_examples"]
 
 _KEYS = ("args", "expect", "raises")
+FRAMED = MAX_DEPTH + 2
+"""How deep an examples file may go: a list of example objects around args and values of ``MAX_DEPTH``."""
 
 
 def json_equal(expected: JSON, actual: JSON, *, rel_tol: float = 1e-9) -> bool:
@@ -67,15 +68,16 @@ def json_type_name(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _reject_constant(constant: str) -> Any:
-    raise ValueError(f"{constant} is not valid JSON")
-
-
 def load_examples(text: str, *, where: str) -> tuple[Example, ...]:
     """Parse the text of an examples file: ``[{"args": {...}, "expect": <json>} | {"args": {...}, "raises": "Name"}]``."""
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
+        data = parse(text, max_depth=FRAMED, constants=False)
+    except JSONLimitError as exc:
+        if exc.bound == "depth":
+            raise UsageError(f"{where}: an example's args or expected value is nested deeper than the limit of"
+                             f" {MAX_DEPTH} levels") from None
+        raise UsageError(f"{where} is {exc.msg}") from None
+    except ValueError as exc:
         raise UsageError(f"{where}: not valid JSON: {exc}") from None
     return parse_examples(data, where=where)
 
@@ -96,6 +98,8 @@ def _example(item: object, where: str) -> Example:
         raise UsageError(f'{where}: unknown key(s) {", ".join(map(repr, unknown))} (allowed: {", ".join(_KEYS)})')
     if not isinstance(item.get("args"), dict):
         raise UsageError(f'{where}: needs "args", an object of keyword arguments')
+    check_depth(item["args"], what=f"{where}: args")
+    check_depth(item.get("expect"), what=f"{where}: expect")
     if ("expect" in item) == ("raises" in item):
         raise UsageError(f'{where}: needs exactly one of "expect" (a value) or "raises" (an exception name)')
     if "raises" in item:

@@ -10,6 +10,7 @@ from typing import Any
 
 from toolfoundry.core import JSON
 from toolfoundry.errors import UsageError
+from toolfoundry.jsonlimits import parse
 from toolfoundry.models.retry import BadResponse, with_retries
 from toolfoundry.models.settings import ModelSettings
 from toolfoundry.models.types import Completion, Message, ToolCall
@@ -37,7 +38,7 @@ def to_anthropic(messages: Sequence[Message], tools: list[dict[str, JSON]] | Non
             blocks = [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}]
         for tc in m.tool_calls:
             try:
-                tool_input = json.loads(tc.arguments or "{}")
+                tool_input = parse(tc.arguments or "{}")
             except json.JSONDecodeError:
                 tool_input = None
             if not isinstance(tool_input, dict):

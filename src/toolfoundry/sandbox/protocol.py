@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from toolfoundry.core import JSON
+from toolfoundry.jsonlimits import depth_problem
 from toolfoundry.sandbox.types import CaseResult
 
 SUMMARY = re.compile(r"\b(\d+) (passed|failed|errors?)\b")
@@ -58,6 +59,9 @@ def case_result(body: dict[str, Any]) -> CaseResult | None:
     """A CaseResult from one runner line, or None when the line has the wrong shape."""
     ok = body.get("ok")
     if ok is True and "value" in body and set(body) == {"ok", "value"}:
+        too_deep = depth_problem(body["value"])  # the runner bounds it too, but the host trusts only itself
+        if too_deep is not None:
+            return CaseResult(ok=False, error_type="NotJSON", error_message=f"returned a value {too_deep}")
         return CaseResult(ok=True, value=body["value"])
     kind, message = body.get("error_type"), body.get("error_message")
     if ok is False and type(kind) is str and kind and type(message) is str:

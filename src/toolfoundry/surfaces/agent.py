@@ -18,6 +18,7 @@ from pathlib import Path
 from toolfoundry.api import Foundry
 from toolfoundry.core import JSON, Example, Outcome
 from toolfoundry.errors import ToolfoundryError, UsageError
+from toolfoundry.jsonlimits import parse
 from toolfoundry.models.types import Message, Model, ToolCall, Usage
 from toolfoundry.stages.generate import prompt
 from toolfoundry.surfaces.frameworks import openai_tools
@@ -101,7 +102,7 @@ class Agent:
                 return f"error: {exc}"
             return self._request(wanted.description, wanted.examples)
         try:
-            args = json.loads(call.arguments or "{}")
+            args = parse(call.arguments or "{}")
         except ValueError as exc:
             return f"error: the arguments are not valid JSON ({exc}); call {call.name} again with a JSON object"
         if not isinstance(args, dict):

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolfoundry.core import JSON, CallResult
 from toolfoundry.errors import UsageError
+from toolfoundry.jsonlimits import parse
 
 if TYPE_CHECKING:
     from anthropic.types import ToolParam, ToolResultBlockParam, ToolUseBlock
@@ -110,7 +111,7 @@ def call_openai_tool(foundry: Foundry,
     if not isinstance(name, str) or not isinstance(raw, str):
         return "error: UsageError: only function tool calls with a name and JSON arguments can be run"
     try:
-        args = json.loads(raw or "{}")
+        args = parse(raw or "{}")
     except ValueError as exc:
         return (f"error: UsageError: the arguments of {name} are not valid JSON ({exc}); call {name} again"
                 f" with a JSON object")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from toolfoundry.core import JSON, META_TOOL_NAMES, Example
 from toolfoundry.errors import UsageError
 from toolfoundry.examples import json_type_name, parse_examples
+from toolfoundry.jsonlimits import parse
 from toolfoundry.surfaces.frameworks import function_tool
 
 __all__ = ["META_TOOLS", "PROPOSE_TOOL", "REQUEST_CAPABILITY", "REQUEST_CAPABILITY_TOOL", "REQUEST_STATUS",
@@ -136,9 +137,9 @@ def parse_request_capability(arguments: str) -> CapabilityRequest:
     if not text.strip():
         raise UsageError(f"request_capability arguments are empty; send a JSON object like {_SHAPE}")
     try:
-        data = json.loads(text)
+        data = parse(text)
         if isinstance(data, str):  # double-encoded JSON, as some models send
-            data = json.loads(data)
+            data = parse(data)
     except json.JSONDecodeError as exc:
         raise UsageError(f"request_capability arguments are not valid JSON: {exc.msg} at line {exc.lineno}"
                          f" column {exc.colno}; send a JSON object like {_SHAPE}") from None

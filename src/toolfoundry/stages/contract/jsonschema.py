@@ -17,6 +17,7 @@ from typing import Any
 
 from toolfoundry.errors import UsageError
 from toolfoundry.examples import json_equal
+from toolfoundry.jsonlimits import depth_problem
 
 _KNOWN = frozenset({"type", "enum", "const", "items", "prefixItems", "minItems", "maxItems", "properties",
                     "required", "additionalProperties", "anyOf", "default", "description", "title",
@@ -29,6 +30,8 @@ def validate(schema: dict[str, Any], value: object, path: str = "$") -> list[str
     unknown = set(schema) - _KNOWN
     if unknown:
         raise UsageError(f"validate() does not support the schema keywords {sorted(unknown)}")
+    if path == "$" and (too_deep := depth_problem(value)) is not None:  # before anything below recurses
+        return [f"$: {too_deep}"]
     not_json = _not_json(value, path)
     if not_json:
         return not_json

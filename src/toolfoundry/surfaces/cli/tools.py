@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, NoReturn
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from toolfoundry.core import JSON
 from toolfoundry.errors import UsageError
+from toolfoundry.jsonlimits import MAX_BYTES, loads
 from toolfoundry.surfaces.cli.app import AsOpt, HomeOpt, JsonOpt, app, err, open_foundry, out, print_json
+from toolfoundry.toolfile import read_bytes
 
 
 @app.command()
@@ -33,17 +38,13 @@ def tools(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
 @app.command()
 def call(
     name: Annotated[str, typer.Argument(help="Tool name.")],
-    args: Annotated[str, typer.Option("--args", help='Arguments as a JSON object, e.g. \'{"text": "hi"}\'.')]
-    = "{}",
+    args: Annotated[str, typer.Option("--args", help='Arguments as a JSON object, e.g. \'{"text": "hi"}\';'
+                                      " @FILE reads it from a file, - from stdin (for inputs too large for a"
+                                      " command line).")] = "{}",
     home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
 ) -> None:
     """Call a deployed tool in the sandbox."""
-    try:
-        parsed = json.loads(args, parse_constant=_no_constant)
-    except ValueError as exc:
-        raise UsageError(f"--args is not valid JSON: {exc}") from None
-    if not isinstance(parsed, dict):
-        raise UsageError("--args must be a JSON object of keyword arguments")
+    parsed = arguments(args)
     result = open_foundry(home, as_user).call(name, parsed)
     if as_json:
         print_json(result.to_json())
@@ -55,8 +56,26 @@ def call(
     raise typer.Exit(0 if result.ok else 1)
 
 
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
+def arguments(value: str) -> dict[str, JSON]:
+    """The keyword arguments ``--args`` gives: JSON text, ``@FILE`` (a regular file) or ``-`` (stdin), each
+    within the JSON bounds of ``jsonlimits`` (a JSON object never starts with ``@`` or is ``-``)."""
+    text: str | bytes = value
+    what = "--args"
+    if value == "-":
+        what = "--args from stdin"
+        text = sys.stdin.buffer.read(MAX_BYTES + 1)
+        if len(text) > MAX_BYTES:
+            raise UsageError(f"{what} is more than {MAX_BYTES} bytes; the limit is {MAX_BYTES}")
+    elif value.startswith("@"):
+        if value == "@":
+            raise UsageError("--args @FILE needs a file name after the @")
+        path = Path(value[1:]).expanduser()
+        what = f"--args file {path}"
+        text = read_bytes(path, "--args file", limit=MAX_BYTES)
+    parsed = loads(text, what=what)
+    if not isinstance(parsed, dict):
+        raise UsageError(f"{what} must be a JSON object of keyword arguments")
+    return parsed
 
 
 @app.command()
