@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolfoundry.calls import Calls
-from toolfoundry.core import JSON, CallResult, Candidate, Example, Need, Outcome, ReviewDecision, Status
+from toolfoundry.core import JSON, CallResult, Candidate, Example, Need, Outcome, Status
 from toolfoundry.errors import Conflict, UsageError
 from toolfoundry.home import Home, InitResult, Workflow
 from toolfoundry.models.types import Model
@@ -29,6 +29,7 @@ from toolfoundry.store.changes import ChangeWatcher, ToolChange
 from toolfoundry.store.ledger import RequestRow
 from toolfoundry.store.registry import DeployedTool
 from toolfoundry.store.search import Match
+from toolfoundry.trust import Asked, Trust
 
 if TYPE_CHECKING:
     from toolfoundry.pipeline.sync import Synced
@@ -42,10 +43,11 @@ class Foundry:
     resolved ``Settings``, or None for ``$TOOLFOUNDRY_HOME`` / ``./.toolfoundry``. ``user`` is who
     requests and calls are recorded as (default ``$TOOLFOUNDRY_USER``, else the login name).
     ``hold_home=False`` gives the home's workflow lock back whenever no request of this object runs.
+    ``token``: act as that principal, with its scopes (``trust/``), instead of as the local ``user``.
     """
 
     def __init__(self, home: Settings | str | os.PathLike[str] | None = None, *, user: str | None = None,
-                 hold_home: bool = True) -> None:
+                 hold_home: bool = True, token: str | None = None) -> None:
         if isinstance(home, Settings):
             settings = home if user is None else dataclasses.replace(home, user=user)
         else:
@@ -54,6 +56,7 @@ class Foundry:
         self._home = Home(settings, hold=hold_home)
         self._parts = self._home.parts
         self._calls = Calls(self._parts, pool=settings.pool, limits=settings.call_limits)
+        self.trust = Trust(settings, self._parts, token=token)  # who acts: the token's principal, else the local user
         self._watcher: ChangeWatcher | None = None
         self._watcher_lock = threading.Lock()
 
@@ -75,6 +78,7 @@ class Foundry:
         if watcher is not None:
             watcher.close()
         self._calls.close()
+        self.trust.close()
         self._home.close()
 
     def on_progress(self, callback: Callable[[str], None]) -> None:
@@ -90,14 +94,16 @@ class Foundry:
     def propose(self, candidate: Candidate, *, requester: str | None = None,
                 on_event: Listener | None = None) -> Outcome:
         """Run a candidate through the whole workflow; returns deployed, rejected or pending_review."""
+        requester = self.trust.actor("propose", requester)  # a token's principal, with the scope, or refused
         self._parts.sandbox.check()  # fail closed before anything is recorded
-        return self._run("validate", new_request_id(), (candidate, requester or self.settings.user), on_event)
+        return self._run("validate", new_request_id(), (candidate, requester), on_event)
 
     def request(self, description: str, *, examples: tuple[Example, ...] = (), holdout: tuple[Example, ...] = (),
                 model: str | None = None, requester: str | None = None, reuse: bool = True,
                 on_event: Listener | None = None) -> Outcome:
         """Have a model write the tool a description asks for, then the same gate as `propose`. A deployed tool
         that already fits is returned instead (``reuse``); held-out examples judge but never reach the model."""
+        requester = self.trust.actor("request", requester)
         if not description.strip():
             raise UsageError("describe the capability you need")
         spec = model or self.settings.generation.model
@@ -106,7 +112,7 @@ class Foundry:
         gen = self.settings.generation
         need = Need(description=description.strip(), examples=examples, holdout=holdout, model=spec,
                     max_attempts=gen.max_attempts, token_budget=gen.token_budget, reuse=reuse)
-        return self._run("generate", new_request_id(), (need, requester or self.settings.user), on_event)
+        return self._run("generate", new_request_id(), (need, requester), on_event)
 
     def extend(self, need: str | Candidate, *, examples: tuple[Example, ...] = (),
                holdout: tuple[Example, ...] = (), model: str | None = None, requester: str | None = None,
@@ -121,25 +127,22 @@ class Foundry:
         return self.request(need, examples=examples, holdout=holdout, model=model, requester=requester,
                             on_event=on_event)
 
-    def review(self, request_id: str, *, approve: bool, reviewer: str, reason: str = "",
-               on_event: Listener | None = None) -> Outcome:
-        """Approve (merge and deploy) or reject a pending request. The requester may not review its own."""
+    def review(self, request_id: str, *, approve: bool, reviewer: str | None = None, reason: str = "",
+               signature: str | None = None, on_event: Listener | None = None) -> Outcome:
+        """Approve (merge and deploy) or reject a pending request. ``signature``: the reviewer's SSH signature
+        (``trust.sign``); unsigned only in an open home or with an admin token. Never by the requester."""
         row = self.request_row(request_id)
         if row.status == "running" and row.proposal is not None:  # another decision is being carried out
             raise Conflict(f"request {row.id} is already being decided (an approval or rejection started and has not"
                            f" finished); `toolfoundry review show {row.id}` tells its outcome")
         if row.status != "pending_review":
             raise Conflict(f"request {row.id} is {row.status}, not pending review")
-        if reviewer == row.requester:
-            raise UsageError(f"{reviewer} requested {row.id} and cannot review it; another person must"
-                             f" (use --as NAME to say who is reviewing)")
-        if not approve and not reason.strip():
-            raise UsageError("a rejection needs a reason (--reason TEXT)")
         proposal = row.the_proposal()
         if proposal is None:
             raise UsageError(f"request {row.id} has no recorded proposal to review (it was made by an earlier"
                              f" release of toolfoundry); propose it again")
-        decision = ReviewDecision(approve=approve, reviewer=reviewer, reason=reason)
+        decision = self.trust.decide(Asked(proposal=proposal, approve=approve, reviewer=reviewer, reason=reason,
+                                           signature=signature))  # signer, requester, role: trust/approvals.py
         return self._run("deliver", row.id, (proposal, decision), on_event, claim=row.id)
 
     def sync_reviews(self) -> list[Synced]:
@@ -216,6 +219,7 @@ class Foundry:
         """Deployed tools that fit a free-text need, best first (SQLite FTS5, bm25); [] when none does."""
         if not 1 <= limit <= 100:
             raise UsageError("limit must be between 1 and 100")
+        self.trust.actor("search")
         self._parts.index.rebuild(self.tools())
         return self._parts.index.search(query, limit=limit)
 
@@ -242,13 +246,15 @@ class Foundry:
         with ``error``; bad arguments raise ``UsageError``."""
         if args is not None and kwargs:
             raise UsageError("pass the arguments either as a mapping or as keywords, not both")
-        return self._calls.call(name, dict(args if args is not None else kwargs), caller=caller or self.settings.user)
+        caller = self.trust.actor("call", caller)  # a token acts as its principal, never as a name it claims
+        return self._calls.call(name, dict(args if args is not None else kwargs), caller=caller)
 
     def rollback(self, name: str, to: int | None = None, *, actor: str | None = None) -> DeployedTool:
-        """Make an earlier version of ``name`` the active one; audited."""
+        """Make an earlier version of ``name`` the active one; audited. A token needs the admin scope."""
+        actor = self.trust.actor("admin", actor)
         old, new = self._parts.registry.rollback(name, to)
         self._parts.registry.load(name)  # the version we roll back to must still load with its reviewed hash
-        self._parts.audit.append("rollback", request_id=new.request_id, actor=actor or self.settings.user,
+        self._parts.audit.append("rollback", request_id=new.request_id, actor=actor,
                                  data={"name": name, "from": old.ref.version, "to": new.ref.version,
                                        "sha256": new.ref.sha256, "commit": new.ref.commit})
         self._changed()

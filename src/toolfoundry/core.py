@@ -348,6 +348,9 @@ class Decision:
     """``reviewers`` only: the route when the quorum is not reached (no approval quorum and no rejection)."""
     regenerate: bool = False
     """``reviewers`` only: whether requested changes may start a new generation attempt with the reasons."""
+    reviewer_role: str = ""
+    """``human`` (and ``reviewers``, when it falls back to a human): the principal role the approving person
+    must hold (e.g. ``security-lead``); empty: any reviewer."""
 
     def to_json(self) -> dict[str, JSON]:
         """As recorded in the ledger and the audit log (the review plan only for ``reviewers``)."""
@@ -355,6 +358,8 @@ class Decision:
         if self.route == "reviewers":
             out.update(quorum=self.quorum, roles=list(self.roles), timeout_seconds=self.timeout_seconds,
                        fallback=self.fallback, regenerate=self.regenerate)
+        if self.reviewer_role:
+            out["reviewer_role"] = self.reviewer_role
         return out
 
     @classmethod
@@ -363,7 +368,7 @@ class Decision:
         return cls(route=data["route"], rule=str(data["rule"]), reason=str(data["reason"]),
                    quorum=int(data.get("quorum", 0)), roles=tuple(data.get("roles") or ()),
                    timeout_seconds=float(data.get("timeout_seconds", 0.0)), fallback=data.get("fallback", "human"),
-                   regenerate=bool(data.get("regenerate", False)))
+                   regenerate=bool(data.get("regenerate", False)), reviewer_role=str(data.get("reviewer_role", "")))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -67,6 +67,10 @@ class Settings:
     """Where the tool repository lives (a local bare repository, or GitHub) and who approves there."""
     mcp_token: str | None = field(default=None, repr=False)
     """``$TOOLFOUNDRY_MCP_TOKEN``: the bearer token `serve --transport http` requires (else ``<home>/mcp-token``)."""
+    token: str | None = field(default=None, repr=False)
+    """``$TOOLFOUNDRY_TOKEN``: a principal's token; the CLI then acts as that principal, with its scopes."""
+    ssh_auth_sock: str | None = None
+    """``$SSH_AUTH_SOCK``: the ssh-agent a reviewer's approval may be signed through."""
 
     @property
     def repo(self) -> Path:
@@ -106,7 +110,14 @@ DEFAULT_TOML = """\
 # lines_over, examples_min (numbers); source ("propose"/"request"); name_matches (a glob).
 # Routes: auto (needs examples_min >= 1), human, deny, reviewers (agents; quorum approvals among roles
 # security/correctness/interface, each within timeout_seconds; then: "human" or "deny" when the quorum
-# is not reached; regenerate lets requested changes start a new generation attempt). Examples:
+# is not reached; regenerate lets requested changes start a new generation attempt). A human or
+# reviewers rule may say reviewer_role = "NAME": the person who approves must be a principal with that
+# role (`toolfoundry principals add NAME --role reviewer --role NAME`). Examples:
+## [[policy.rules]]
+## name = "network-needs-security-lead"
+## when = { net_hosts = true }
+## route = "human"
+## reviewer_role = "security-lead"
 ## [[policy.rules]]
 ## name = "deny-dangerous-imports"
 ## when = { imports_any = ["ctypes", "pickle"] }
@@ -236,7 +247,9 @@ def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | No
                                model_env={k: env[k] for k in MODEL_ENV if env.get(k)},
                                crash_after=env.get("TOOLFOUNDRY_CRASH_AFTER") or None,
                                forge=_forge_settings.with_environment(settings.forge, env),
-                               mcp_token=env.get("TOOLFOUNDRY_MCP_TOKEN") or None)
+                               mcp_token=env.get("TOOLFOUNDRY_MCP_TOKEN") or None,
+                               token=env.get("TOOLFOUNDRY_TOKEN") or None,
+                               ssh_auth_sock=env.get("SSH_AUTH_SOCK") or None)
 
 
 def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: str | None = None) -> Settings:

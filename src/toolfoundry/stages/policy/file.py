@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, cast
 
 from toolfoundry.core import ROLES, ROUTES, SOURCES
 from toolfoundry.errors import UsageError
 from toolfoundry.stages.policy.rules import CONDITIONS, Rule, When
 
-RULE_KEYS = ("name", "when", "route", "reason", "quorum", "roles", "timeout_seconds", "then", "regenerate")
+RULE_KEYS = ("name", "when", "route", "reason", "quorum", "roles", "timeout_seconds", "then", "regenerate",
+             "reviewer_role")
 """Keys a ``[[policy.rules]]`` table may have."""
 REVIEW_KEYS = ("quorum", "roles", "timeout_seconds", "then", "regenerate")
 """Keys that only a ``reviewers`` rule may have."""
@@ -31,6 +33,7 @@ _HEADER = re.compile(r"^\s*\[\[\s*policy\s*\.\s*rules\s*\]\]\s*(#.*)?$")
 _SUBTABLE = re.compile(r"^\s*\[\s*policy\s*\.\s*rules\s*\.")
 _POLICY = re.compile(r"^\s*\[\s*policy\s*\]\s*(#.*)?$")
 _TABLE = re.compile(r"^\s*\[")
+_ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 class _Lines:
@@ -125,6 +128,13 @@ class _RuleReader:
         if not isinstance(reason, str):
             raise self.fail("reason", f"reason must be a string, got {reason!r}")
         when = self.when(data.get("when", {}))
+        role = data.get("reviewer_role", "")
+        if not isinstance(role, str) or (role and not _ROLE.match(role)):
+            raise self.fail("reviewer_role", f"reviewer_role must be a role name (lowercase letters, digits, '_', '-'),"
+                                             f" got {role!r}")
+        if role and route not in ("human", "reviewers"):
+            raise self.fail("reviewer_role", f"'reviewer_role' applies only to routes 'human' and 'reviewers', not"
+                                             f" {route!r}")
         if route == "auto" and (when.examples_min is None or when.examples_min < 1):
             raise self.fail("route", "route 'auto' needs examples_min >= 1 in 'when': pytest results alone "
                                      "are forgeable, so auto-approval must rest on examples judged on the host")
@@ -132,8 +142,8 @@ class _RuleReader:
             for key in REVIEW_KEYS:
                 if key in data:
                     raise self.fail(key, f"{key!r} applies only to route 'reviewers', not {route!r}")
-            return Rule(name=name, when=when, route=route, reason=reason)
-        return self.reviewers(data, when, reason)
+            return Rule(name=name, when=when, route=route, reason=reason, reviewer_role=role)
+        return replace(self.reviewers(data, when, reason), reviewer_role=role)
 
     def when(self, raw: object) -> When:
         if not isinstance(raw, dict):

@@ -146,6 +146,8 @@ class Rule:
     """``reviewers``: the route when the quorum is not reached."""
     regenerate: bool = False
     """``reviewers``: requested changes may start a new generation attempt with the reasons."""
+    reviewer_role: str = ""
+    """``human`` and ``reviewers``: the principal role the person who approves must hold; empty: any reviewer."""
 
     def matches(self, facts: RiskFacts) -> bool:
         """True when every condition of the rule holds for ``facts``."""
@@ -156,7 +158,8 @@ class Rule:
         said = "; ".join(CONDITIONS[c][1](v, facts) for c, v in _given(self.when))
         reason = self.reason or f"policy rule {self.name!r} matched" + (f" ({said})" if said else "")
         return Decision(route=self.route, rule=self.name, reason=reason, quorum=self.quorum, roles=self.roles,
-                        timeout_seconds=self.timeout_seconds, fallback=self.then, regenerate=self.regenerate)
+                        timeout_seconds=self.timeout_seconds, fallback=self.then, regenerate=self.regenerate,
+                        reviewer_role=self.reviewer_role)
 
 
 def _given(when: When) -> list[tuple[str, object]]:
