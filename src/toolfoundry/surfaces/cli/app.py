@@ -55,7 +55,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def open_foundry(home: Path | None, user: str | None = None, *, settle: bool = True) -> Foundry:
     """The home, opened for a command (interrupted requests finished first, unless ``settle`` is off)."""
     from toolfoundry.api import Foundry
-    foundry = Foundry(settings(home, user))
+    resolved = settings(home, user)
+    foundry = Foundry(resolved, token=resolved.token)  # TOOLFOUNDRY_TOKEN: act as that principal
     foundry.on_progress(lambda message: err.print(f"[dim]{escape(message)}[/dim]"))
     if settle:
         foundry.settle()

@@ -15,7 +15,6 @@ from toolfoundry.core import Decision, Outcome, Verdict
 from toolfoundry.pipeline.bus import Listener
 from toolfoundry.surfaces.cli import render
 from toolfoundry.surfaces.cli.app import (
-    AsOpt,
     HomeOpt,
     JsonOpt,
     audit_app,
@@ -71,28 +70,43 @@ def review_show(request_id: RequestArg, home: HomeOpt = None, as_json: JsonOpt =
         out.print(f"  #{e.seq} {e.ts[:19]} {e.kind} by {escape(e.actor)}")
 
 
+KeyOpt = Annotated[Path | None, typer.Option("--key", help="Sign the decision with this SSH key: a private key, or"
+                                            " a .pub whose private half ssh-agent holds (default: a registered"
+                                            " reviewer key in ssh-agent, once the home has principals).")]
+ReviewAsOpt = Annotated[str | None, typer.Option("--as", help="Decide unsigned as NAME: only in a home without"
+                                                             " principals, or with an admin's token (audited).")]
+
+
 def _decide(request_id: str, approve: bool, reason: str, home: Path | None, as_user: str | None,
-            as_json: bool) -> NoReturn:
+            key: Path | None, as_json: bool) -> NoReturn:
     foundry = open_foundry(home, as_user)
+    signature = None
+    if key is not None or (as_user is None and foundry.trust.enforced()):
+        row = foundry.request_row(request_id)  # sign what is pending; anything else gets review's own error
+        proposal = row.the_proposal() if row.status == "pending_review" else None
+        if proposal is not None:
+            signature = foundry.trust.sign(proposal, approve=approve, reason=reason, key=key)
 
     def run(listener: Listener | None) -> Outcome:
-        return foundry.review(request_id, approve=approve, reviewer=foundry.settings.user, reason=reason,
+        return foundry.review(request_id, approve=approve, reviewer=as_user, reason=reason, signature=signature,
                               on_event=listener)
     render.finish(run(None) if as_json else render.with_spinner(run), as_json)
 
 
 @review_app.command("approve")
 def review_approve(request_id: RequestArg, reason: Annotated[str, typer.Option("--reason", help="Why (optional).")]
-                   = "", home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
-    """Approve a pending request: merge it and deploy the tool."""
-    _decide(request_id, True, reason, home, as_user, as_json)
+                   = "", key: KeyOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
+                   as_user: ReviewAsOpt = None) -> None:
+    """Approve a pending request, signed with your SSH key: merge it and deploy the tool."""
+    _decide(request_id, True, reason, home, as_user, key, as_json)
 
 
 @review_app.command("reject")
 def review_reject(request_id: RequestArg, reason: Annotated[str, typer.Option("--reason", help="Why (required).")]
-                  = "", home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
-    """Reject a pending request, with a reason."""
-    _decide(request_id, False, reason, home, as_user, as_json)
+                  = "", key: KeyOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
+                  as_user: ReviewAsOpt = None) -> None:
+    """Reject a pending request, with a reason, signed with your SSH key."""
+    _decide(request_id, False, reason, home, as_user, key, as_json)
 
 
 @audit_app.command("verify")
