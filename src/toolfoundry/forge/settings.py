@@ -126,7 +126,7 @@ DEFAULT_TOML = """\
 [forge]
 # Where the tool repository lives: "local" (tools.git in this home) or "github".
 # kind = "local"
-# The GitHub repository, as owner/name (kind = "github" only).
+# The GitHub repository, as owner/name (a GitHub forge only).
 # repository = ""
 # The NAME of the environment variable holding the GitHub token (the token never goes in this file).
 # token_env = "GITHUB_TOKEN"
