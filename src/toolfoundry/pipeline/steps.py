@@ -244,6 +244,8 @@ class Steps:
     def merge(self, proposal: Proposal) -> str:
         """Merge the PR into main, atomically and idempotently."""
         rid, ref = proposal.request_id, proposal.ref
+        self.parts.registry.rehearse(ref=ref, request_id=rid, interface=proposal.interface,
+                                     permissions=proposal.permissions)  # never a merge whose deploy cannot be recorded
         commit = self.parts.forge.merge(request_id=rid, message=f"Merge {ref.name} v{ref.version}",
                                         trailers=_trailers(rid, ref), expected_head=proposal.head)
         self.crashpoint("merge.ref-updated")

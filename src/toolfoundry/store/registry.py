@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from toolfoundry.core import JSON, Forge, Interface, Permissions, ToolRef
 from toolfoundry.errors import Conflict, TamperedTool, UnknownTool, UsageError
@@ -78,20 +79,22 @@ class Registry:
         """Record a merged version and make it active, atomically; idempotent per request."""
         if ref.commit is None:
             raise ValueError("a deployed tool needs its merge commit")
-        now = datetime.now(UTC).isoformat(timespec="microseconds")
         with self._db.transaction(doing=f"recording the deployment of {ref.name} v{ref.version}") as conn:
-            existing = conn.execute("SELECT name FROM tools WHERE request_id = ?", (request_id,)).fetchone()
-            if existing is None:
-                conn.execute(
-                    "INSERT INTO tools(name, version, sha256, commit_sha, request_id, spec, permissions, deployed_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (ref.name, ref.version, ref.sha256, ref.commit, request_id, json.dumps(interface.to_json()),
-                     json.dumps(permissions.to_json()), now))
-                conn.execute("INSERT INTO active VALUES (?, ?) ON CONFLICT(name) DO UPDATE"
-                             " SET version = excluded.version", (ref.name, ref.version))
+            _write(conn, ref, request_id, interface, permissions)
         found = self.get(ref.name, ref.version)
         assert found is not None
         return found
+
+    def rehearse(self, *, ref: ToolRef, request_id: str, interface: Interface, permissions: Permissions) -> None:
+        """Make the writes :meth:`record` will make, then roll them back: the workflow merges only once the
+        deployment is known to be recordable (not, say, in a database with columns this release cannot fill)."""
+        try:
+            with self._db.transaction(doing=f"checking that the deployment of {ref.name} v{ref.version} can be"
+                                            f" recorded, before merging it") as conn:
+                _write(conn, replace(ref, commit=ref.commit or "0" * 40), request_id, interface, permissions)
+                raise _Rehearsed  # rolls the transaction back
+        except _Rehearsed:
+            pass
 
     def get(self, name: str, version: int | None = None) -> DeployedTool | None:
         """A specific version, or the active one when ``version`` is None."""
@@ -167,6 +170,23 @@ class Registry:
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+
+class _Rehearsed(Exception):
+    """Ends :meth:`Registry.rehearse`'s transaction (rolled back) once its writes went through."""
+
+
+def _write(conn: Any, ref: ToolRef, request_id: str, interface: Interface, permissions: Permissions) -> None:
+    """The rows of one deployment (none when the request's is there already), in a transaction."""
+    if conn.execute("SELECT name FROM tools WHERE request_id = ?", (request_id,)).fetchone() is not None:
+        return
+    now = datetime.now(UTC).isoformat(timespec="microseconds")
+    conn.execute("INSERT INTO tools(name, version, sha256, commit_sha, request_id, spec, permissions, deployed_at)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (ref.name, ref.version, ref.sha256, ref.commit, request_id, json.dumps(interface.to_json()),
+                  json.dumps(permissions.to_json()), now))
+    conn.execute("INSERT INTO active(name, version) VALUES (?, ?) ON CONFLICT(name) DO UPDATE"
+                 " SET version = excluded.version", (ref.name, ref.version))
 
 
 def _tool(row: sqlite3.Row) -> DeployedTool:
