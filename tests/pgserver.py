@@ -4,7 +4,8 @@ Debian's ``postgresql`` package puts its binaries in ``/usr/lib/postgresql/<majo
 refuses to run as root, so as root every command runs as the ``postgres`` user (``runuser -u postgres
 --``) in a directory handed to that user. The cluster uses trust authentication and listens on
 127.0.0.1 only (and on a unix socket inside its directory), with ``fsync=off``: it is for tests, and a
-crash of the machine may lose it. ``tests/conftest.py`` makes one per test session (``pg_server``) and a
+crash of the machine may lose it. Commits stay synchronous, so a crash of the *server* (``stop("immediate")``)
+loses nothing a client was told had committed, as on a real server. ``tests/conftest.py`` makes one per test session (``pg_server``) and a
 fresh database per test (``postgres``); a test may stop, restart or kill the server, and the fixture
 starts it again for the next test.
 """
@@ -59,7 +60,7 @@ class PostgresServer:
         conf = self.data / "postgresql.conf"
         with conf.open("a", encoding="utf-8") as f:
             f.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
-                    f"unix_socket_directories = '{self.root}'\nfsync = off\nsynchronous_commit = off\n"
+                    f"unix_socket_directories = '{self.root}'\nfsync = off\n"
                     "full_page_writes = off\nmax_connections = 200\nshared_buffers = 32MB\n"
                     "log_min_messages = warning\n")
 

@@ -27,6 +27,7 @@ from toolfoundry.stages.checks import settings as _checks_file
 from toolfoundry.stages.checks.settings import ChecksSettings
 from toolfoundry.stages.policy import file as _policy_file
 from toolfoundry.stages.policy.settings import PolicySettings
+from toolfoundry.store.settings import DatabaseSettings
 
 CONFIG_NAME = "toolfoundry.toml"
 
@@ -59,6 +60,8 @@ class Settings:
     """Model-driven generation and the reference agent."""
     checks: ChecksSettings = field(default_factory=ChecksSettings)
     """Which advisory findings of the static checks block (``[checks] blocking``)."""
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    """Where the ledger, registry and audit log live: the home's SQLite file, or PostgreSQL (``[database] url``)."""
     model_env: dict[str, str] = field(default_factory=dict, repr=False)
     """The MODEL_ENV variables that were set, for the model backends; never logged."""
     crash_after: str | None = None
@@ -191,6 +194,17 @@ DEFAULT_TOML = """\
 # to the model but do not reject. List analyser families or finding-code prefixes to make them block:
 # blocking = []                    # e.g. ["mypy"] or ["mypy.return-value", "bandit.B324", "ruff.F401"]
 
+[database]
+# Where the ledger, the registry and the audit log live. Empty: foundry.db in this home (SQLite, one
+# machine). A PostgreSQL URL puts them, and DBOS's queues, in one database every worker shares (see
+# "Running a cluster" in the README); TOOLFOUNDRY_DATABASE_URL overrides it. For example:
+## url = "postgresql://toolfoundry@db.internal:5432/toolfoundry"
+# url = ""
+# The PostgreSQL schema of toolfoundry's tables (DBOS uses "dbos"), and the most connections one
+# process opens to it.
+# schema = "toolfoundry"
+# pool_size = 4
+
 [pool]
 # Deployed tools are called through warm sandboxes, one trust domain per tool version.
 # The most serving sandboxes per tool version; more concurrent calls of one version wait.
@@ -243,7 +257,10 @@ def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | No
     generation = settings.generation
     if env.get("TOOLFOUNDRY_MODEL"):
         generation = dataclasses.replace(generation, model=env["TOOLFOUNDRY_MODEL"])
-    return dataclasses.replace(settings, sandbox=sandbox, generation=generation,
+    database = settings.database
+    if env.get("TOOLFOUNDRY_DATABASE_URL"):
+        database = dataclasses.replace(database, url=env["TOOLFOUNDRY_DATABASE_URL"]).check("$TOOLFOUNDRY_DATABASE_URL")
+    return dataclasses.replace(settings, sandbox=sandbox, generation=generation, database=database,
                                model_env={k: env[k] for k in MODEL_ENV if env.get(k)},
                                crash_after=env.get("TOOLFOUNDRY_CRASH_AFTER") or None,
                                forge=_forge_settings.with_environment(settings.forge, env),
@@ -254,7 +271,8 @@ def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | No
 
 def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: str | None = None) -> Settings:
     """Apply the sections of a parsed toolfoundry.toml (``text``, the raw file, gives errors line numbers)."""
-    unknown = set(data) - {"policy", "sandbox", "limits", "generation", "pool", "pipeline", "checks", "forge"}
+    unknown = set(data) - {"policy", "sandbox", "limits", "generation", "pool", "pipeline", "checks", "forge",
+                         "database"}
     if unknown:
         raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}")
     policy_values, rules = _policy_file.parse(data.get("policy", {}), where=where, text=text)
@@ -273,9 +291,12 @@ def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: s
     if pipeline.concurrency < 1 or pipeline.poll_seconds <= 0:
         raise UsageError(f"{where} [pipeline]: concurrency must be at least 1 and poll_seconds above 0")
     checks = _checks_file.parse(data.get("checks", {}), where=where)
+    database = _merge(DatabaseSettings, settings.database, data.get("database", {}),
+                      f"{where} [database]").check(f"{where} [database]")
     forge = _forge_settings.parse(data.get("forge", {}), settings.forge, f"{where} [forge]")
     return dataclasses.replace(settings, policy=policy, sandbox=sandbox, test_limits=test, call_limits=call,
-                               generation=generation, pool=pool, pipeline=pipeline, checks=checks, forge=forge)
+                               generation=generation, pool=pool, pipeline=pipeline, checks=checks, forge=forge,
+                               database=database)
 
 
 def _login() -> str:

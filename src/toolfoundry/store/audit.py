@@ -1,8 +1,9 @@
-"""The audit log: every state change as an event in a hash chain, stored in SQLite.
+"""The audit log: every state change as an event in a hash chain, stored in SQLite or PostgreSQL.
 
 This module owns the table ``audit_events`` (in the foundry's shared database, created by
-``store/migrations.py``), the chain rule, the head anchor file (``"<seq> <hash>"`` of the newest event,
-kept outside the table so that cutting off the tail is detectable), verification and export. It does
+``store/migrations.py``), the chain rule, verification and export; the head anchor (the newest
+event's seq and hash, kept apart from the table so that cutting off the tail is detectable) is
+``store/anchor.py``'s: a file beside a SQLite database, a row of ``audit_head`` in PostgreSQL. It does
 not decide *what* to record: the workflow, the call path and the home do.
 
 The chain rule covers every stored column: ``hash = sha256(prev_hash + canonical_json({v, seq, key, ts,
@@ -10,21 +11,22 @@ request_id, kind, actor, data}))`` (rule ``v = 2``; ``prev_hash`` is covered by 
 Events written by toolfoundry 0.1 carry ``v = 1``, whose body has no ``v`` and no ``key``; they verify
 by that rule, and a ``v`` changed from 2 to 1 no longer matches the stored hash.
 
-Appends are serialised by SQLite (``BEGIN IMMEDIATE`` in WAL mode) and are safe from many threads and
-processes. The connection uses ``synchronous=NORMAL`` (≈0.4 ms an append here; FULL costs ≈0.65 ms):
+Appends are serialised by SQLite (``BEGIN IMMEDIATE`` in WAL mode), or on PostgreSQL by
+``pg_advisory_xact_lock`` on the ``audit`` key, and are safe from many threads, processes and machines.
+The SQLite connection uses ``synchronous=NORMAL`` (≈0.4 ms an append here; FULL costs ≈0.65 ms):
 durable across a process crash, which is what the workflow needs, and cheap enough to record every
 tool call. After a power cut the newest events may be lost; if the head file survived them, ``verify``
-reports a truncation, which is the honest reading of a log that lost its tail.
+reports a truncation, which is the honest reading of a log that lost its tail. On PostgreSQL the
+event and the anchor commit together, with the server's durability settings.
+
+A read-only home: reading and ``verify`` work; ``append`` fails at once with one line saying the home
+is read-only (the database's check, before any lock or file is touched).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import os
-import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,10 +35,11 @@ from typing import Any, TextIO
 
 from toolfoundry.core import JSON
 from toolfoundry.errors import InfraError, UsageError
-from toolfoundry.store.db import Database, migrate
+from toolfoundry.store.anchor import GENESIS, Anchor, FileAnchor, Head, TableAnchor
+from toolfoundry.store.db import connect_database, migrate
+from toolfoundry.store.dialect import AnyDatabase, Connection
 
-GENESIS = "0" * 64
-"""The ``prev_hash`` of the first event."""
+__all__ = ["GENESIS", "RULE", "AuditLog", "Event", "VerifyResult", "canonical_json", "chain_hash"]
 
 RULE = 2
 """The chain rule new events are written with."""
@@ -118,17 +121,19 @@ def _event(row: Sequence[Any]) -> Event:
 
 
 class AuditLog:
-    """The hash-chained audit log in a SQLite database, anchored by a head file."""
+    """The hash-chained audit log in a SQLite or PostgreSQL database, with its head anchor kept apart."""
 
-    def __init__(self, db_path: Path, head_path: Path) -> None:
-        self.db_path = Path(db_path)
-        self.head_path = Path(head_path)
-        self._db = Database(self.db_path, timeout=30.0)
+    def __init__(self, db: Path | str | AnyDatabase, head_path: Path | None = None) -> None:
+        """``db``: the SQLite file (its anchor is ``head_path``, default ``audit.head`` beside it), a
+        ``postgresql://`` URL or an open database (the anchor is then the ``audit_head`` row)."""
+        self._db = connect_database(db, timeout=30.0)
+        self.name = self._db.name
         migrate(self._db)
-        if not self.head_path.exists() and os.access(self.head_path.parent, os.W_OK):
-            with self._head_lock():  # a fresh log gets its anchor now; a missing one later is for verify
-                if not self.head_path.exists() and not self._db.query("SELECT 1 FROM audit_events LIMIT 1"):
-                    self._write_head(0, GENESIS)
+        if self._db.dialect == "postgresql":
+            self._anchor: Anchor = TableAnchor(self._db)
+        else:
+            path = Path(self._db.name)
+            self._anchor = FileAnchor(head_path if head_path is not None else path.with_name("audit.head"), self._db)
 
     def __enter__(self) -> AuditLog:
         return self
@@ -146,25 +151,27 @@ class AuditLog:
                key: str | None = None) -> Event:
         """Record one event (or return the already recorded event with this ``key``)."""
         data_text = canonical_json(data)
-        with self._db.transaction(doing=f"appending a {kind} event to the audit log") as conn:
+        with self._db.transaction(doing=f"appending a {kind} event to the audit log", lock="audit") as conn:
             found = self._find_key(conn, key)
             event = found or self._insert_next(conn, kind, request_id, actor, json.loads(data_text), data_text, key)
+            if found is None:
+                self._anchor.advance_within(conn, (event.seq, event.hash))
         if found is None:
-            self._advance_head(event.seq, event.hash)
+            self._anchor.advance_after((event.seq, event.hash))
         return event
 
     @staticmethod
-    def _find_key(conn: sqlite3.Connection, key: str | None) -> Event | None:
+    def _find_key(conn: Connection, key: str | None) -> Event | None:
         if key is None:
             return None
         row = conn.execute(f"SELECT {_COLUMNS} FROM audit_events WHERE key = ?", (key,)).fetchone()  # noqa: S608
         return None if row is None else _event(row)
 
-    def _insert_next(self, conn: sqlite3.Connection, kind: str, request_id: str | None, actor: str,
+    def _insert_next(self, conn: Connection, kind: str, request_id: str | None, actor: str,
                      data: dict[str, JSON], data_text: str, key: str | None) -> Event:
         last = conn.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        self._refuse_if_truncated(seq - 1)
+        self._refuse_if_truncated(seq - 1, self._anchor.read(conn))
         ts = datetime.now(UTC).isoformat(timespec="microseconds")
         hash_ = chain_hash(prev, seq=seq, key=key, ts=ts, request_id=request_id, kind=kind, actor=actor, data=data)
         conn.execute(f"INSERT INTO audit_events({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
@@ -172,10 +179,9 @@ class AuditLog:
         return Event(seq=seq, key=key, ts=ts, request_id=request_id, kind=kind, actor=actor, data=data,
                      prev_hash=prev, hash=hash_)
 
-    def _refuse_if_truncated(self, last_seq: int) -> None:
-        head = self._read_head()
+    def _refuse_if_truncated(self, last_seq: int, head: Head | None) -> None:
         if head is not None and head[0] > last_seq:
-            raise InfraError(f"audit log {self.db_path} ends at seq {last_seq} but its head anchor names "
+            raise InfraError(f"audit log {self.name} ends at seq {last_seq} but its head anchor names "
                              f"seq {head[0]}: the log was truncated; run `toolfoundry audit verify`")
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────────
@@ -207,7 +213,7 @@ class AuditLog:
 
     def verify(self) -> VerifyResult:
         """Recompute the whole chain and check the head anchor; name the first bad event."""
-        head = self._read_head()  # before the rows: the head never names an event not yet committed
+        head = self._anchor.read()  # before the rows: the head never names an event not yet committed
         rows = self._db.query(f"SELECT {_COLUMNS} FROM audit_events ORDER BY seq",  # noqa: S608
                               doing="verifying the audit log")
         hashes: dict[int, str] = {}
@@ -217,40 +223,7 @@ class AuditLog:
             if problem is not None:
                 return VerifyResult(ok=False, count=len(rows), first_bad_seq=problem[0], reason=problem[1])
             prev = hashes[expected] = row[8]
-        return _check_head(head, hashes, len(rows), self.head_path)
-
-    # ── plumbing ─────────────────────────────────────────────────────────────────────────────────
-
-    @contextlib.contextmanager
-    def _head_lock(self) -> Iterator[None]:
-        lock_path = self.head_path.with_name(self.head_path.name + ".lock")
-        try:
-            handle = open(lock_path, "a")  # noqa: SIM115 (closed below; the lock goes with it)
-        except OSError as exc:
-            raise InfraError(f"cannot lock the audit head {self.head_path}: {exc.strerror}") from None
-        with handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
-
-    def _read_head(self) -> tuple[int, str] | None:
-        try:
-            seq, hash_ = self.head_path.read_text().split()
-            return int(seq), hash_
-        except FileNotFoundError:
-            return None
-        except ValueError as exc:
-            raise InfraError(f"audit head file {self.head_path} is malformed") from exc
-
-    def _write_head(self, seq: int, hash_: str) -> None:
-        tmp = self.head_path.with_name(self.head_path.name + ".tmp")
-        tmp.write_text(f"{seq} {hash_}\n")
-        os.replace(tmp, self.head_path)
-
-    def _advance_head(self, seq: int, hash_: str) -> None:
-        with self._head_lock():
-            current = self._read_head()
-            if current is None or current[0] < seq:
-                self._write_head(seq, hash_)
+        return _check_head(head, hashes, len(rows), self._anchor.where)
 
 
 def _check_row(expected: int, prev: str, row: Sequence[Any]) -> tuple[int, str] | None:
@@ -271,12 +244,11 @@ def _check_row(expected: int, prev: str, row: Sequence[Any]) -> tuple[int, str] 
     return None
 
 
-def _check_head(head: tuple[int, str] | None, hashes: dict[int, str], count: int,
-                head_path: Path) -> VerifyResult:
+def _check_head(head: Head | None, hashes: dict[int, str], count: int, where: str) -> VerifyResult:
     """The verdict once every row has chained correctly: is the head anchor's event still there?"""
     if head is None:
         return VerifyResult(ok=False, count=count, first_bad_seq=None,
-                            reason=f"the head anchor {head_path} is missing, so truncation cannot be ruled out.")
+                            reason=f"the head anchor ({where}) is missing, so truncation cannot be ruled out.")
     seq, hash_ = head
     if seq > 0 and seq not in hashes:
         return VerifyResult(ok=False, count=count, first_bad_seq=seq,

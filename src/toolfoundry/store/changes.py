@@ -2,9 +2,12 @@
 
 Owns ``ToolChange`` (what changed between two looks at the registry) and ``ChangeWatcher`` (a thread
 that looks every ``interval`` seconds and calls its listeners with each change). It reads the
-registry's ``active`` and ``tools`` tables on its own SQLite connection and never writes. A look costs
-one ``PRAGMA data_version`` (it moves only when another connection committed), so an idle watcher is
-nearly free; only then does it read the active versions and compare them with the last look.
+registry's ``active`` and ``tools`` tables and never writes. A look costs one cheap read, so an idle
+watcher is nearly free; only when it moved does the watcher read the active versions and compare them
+with the last look. On SQLite that read is ``PRAGMA data_version`` on the watcher's own connection (it
+moves only when another connection committed); on PostgreSQL it is the ``tool_changes`` count, which
+triggers move on every write of ``tools`` or ``active`` (one primary-key read of a one-row table: it
+works across machines, misses no writer, and does not move on the far more frequent audit appends).
 
 The MCP server turns changes into ``notifications/tools/list_changed`` and subscription events;
 ``Foundry.on_change`` hands them to Python callbacks.
@@ -19,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolfoundry.errors import DatabaseError
-from toolfoundry.store.db import Database, migrate
+from toolfoundry.store.db import Database, connect_database, migrate
+from toolfoundry.store.dialect import AnyDatabase
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +68,12 @@ Listener = Callable[[ToolChange], None]
 class ChangeWatcher:
     """Calls its listeners with every change of the active tools, from any process on the home."""
 
-    def __init__(self, db_path: Path, *, interval: float = 0.25) -> None:
+    def __init__(self, db: Path | str | AnyDatabase, *, interval: float = 0.25) -> None:
+        """``db``: the SQLite file, a ``postgresql://`` URL, or an open database (on SQLite the watcher
+        opens a connection of its own to the same file: ``data_version`` is per connection)."""
         if interval <= 0:
             raise ValueError("the watch interval must be positive")
-        self._db = Database(db_path)
+        self._db = Database(db.path) if isinstance(db, Database) else connect_database(db)
         migrate(self._db)
         self._closed = False
         self._interval = interval
@@ -133,7 +139,10 @@ class ChangeWatcher:
                 log.warning("could not read the registry to watch for tool changes", exc_info=True)
 
     def _version(self) -> int:
-        row = self._db.one("PRAGMA data_version")
+        if self._db.dialect == "postgresql":
+            row = self._db.one("SELECT n FROM tool_changes WHERE id = 1", doing="watching for tool changes")
+        else:
+            row = self._db.one("PRAGMA data_version")
         return int(row[0]) if row is not None else 0
 
     def _snapshot(self) -> Snapshot:

@@ -11,14 +11,14 @@ The workflow writes statuses; a review claims a pending request with a compare-a
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from toolfoundry.core import JSON, Permissions, Proposal, Source, Status
-from toolfoundry.store.db import Database, migrate
+from toolfoundry.store.db import connect_database, migrate
+from toolfoundry.store.dialect import AnyDatabase, Row
 
 _JSON_COLUMNS = ("decision", "outcome", "permissions", "proposal")
 _COLUMNS = "id, created, updated, requester, source, name, status, reason, decision, outcome, reviewer, permissions, proposal"
@@ -76,8 +76,9 @@ def _now() -> str:
 class Ledger:
     """The ``requests`` table."""
 
-    def __init__(self, db_path: Path) -> None:
-        self._db = Database(db_path)
+    def __init__(self, db: Path | str | AnyDatabase) -> None:
+        """``db``: the SQLite file, a ``postgresql://`` URL, or an open database."""
+        self._db = connect_database(db)
         migrate(self._db)
 
     def open(self, request_id: str, *, requester: str, source: Source, permissions: Permissions | None = None) -> None:
@@ -131,7 +132,7 @@ class Ledger:
         self._db.close()
 
 
-def _row(row: sqlite3.Row) -> RequestRow:
+def _row(row: Row) -> RequestRow:
     data = dict(row)
     for key in _JSON_COLUMNS:
         data[key] = json.loads(data[key]) if data[key] else None

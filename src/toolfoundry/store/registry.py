@@ -10,7 +10,6 @@ the audit log (the call path and the workflow do).
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Any
 
 from toolfoundry.core import JSON, Forge, Interface, Permissions, ToolRef
 from toolfoundry.errors import Conflict, TamperedTool, UnknownTool, UsageError
-from toolfoundry.store.db import Database, migrate
+from toolfoundry.store.db import connect_database, migrate
+from toolfoundry.store.dialect import AnyDatabase, Row
 from toolfoundry.toolfile import code_digest, tool_path
 
 
@@ -64,8 +64,9 @@ _COLUMNS = "t.name, t.version, t.sha256, t.commit_sha, t.request_id, t.spec, t.p
 class Registry:
     """Deployed tools, their versions and which one is active."""
 
-    def __init__(self, db_path: Path, forge: Forge) -> None:
-        self._db = Database(db_path)
+    def __init__(self, db: Path | str | AnyDatabase, forge: Forge) -> None:
+        """``db``: the SQLite file, a ``postgresql://`` URL, or an open database."""
+        self._db = connect_database(db)
         migrate(self._db)
         self._forge = forge
 
@@ -189,7 +190,7 @@ def _write(conn: Any, ref: ToolRef, request_id: str, interface: Interface, permi
                  " SET version = excluded.version", (ref.name, ref.version))
 
 
-def _tool(row: sqlite3.Row) -> DeployedTool:
+def _tool(row: Row) -> DeployedTool:
     perms = json.loads(row["permissions"])
     return DeployedTool(
         ref=ToolRef(name=row["name"], version=row["version"], sha256=row["sha256"], commit=row["commit_sha"]),
