@@ -27,6 +27,7 @@ if not CHROMIUM.exists():
                 " scripts/setup.sh installs it)", allow_module_level=True)
 
 import uvicorn  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 from toolfoundry.surfaces.web.app import create_app  # noqa: E402
@@ -43,6 +44,8 @@ def server(home: Path) -> Iterator[str]:
     """The review UI for ``home``, reviewing as alice, served by uvicorn on 127.0.0.1 in a thread."""
     port = free_port()
     app = create_app(make_settings(home, user="alice"))
+    base = f"http://127.0.0.1:{port}"
+    APPS[base] = app
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -51,7 +54,7 @@ def server(home: Path) -> Iterator[str]:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield base
     finally:
         srv.should_exit = True
         thread.join(timeout=15)
@@ -67,8 +70,12 @@ def browser() -> Iterator[Browser]:
             b.close()
 
 
+APPS: dict[str, FastAPI] = {}
+"""The app behind each served base URL, for its one-time login links."""
+
+
 def open_request(page: Page, base: str, rid: str) -> None:
-    page.goto(base + "/")
+    page.goto(base + APPS[base].state.ui.sessions.link("alice"))  # the one-time link `toolfoundry ui` prints
     expect(page.locator("#queue")).to_contain_text(rid)
     page.click(f"a.rid[href='/requests/{rid}']")
     expect(page.locator("h1")).to_contain_text(rid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,8 +29,21 @@ def propose_pending(home: Path, requester: str = "bob") -> str:
     return outcome.request_id
 
 
-def client_for(home: Path, reviewer: str | None = "alice") -> TestClient:
-    return TestClient(create_app(make_settings(home, user="alice"), reviewer=reviewer), base_url=BASE)
+@contextlib.contextmanager
+def client_for(home: Path, reviewer: str | None = "alice") -> Iterator[TestClient]:
+    """The UI for ``home``, logged in as ``reviewer`` through a one-time link (not logged in when empty)."""
+    with TestClient(create_app(make_settings(home, user="alice"), reviewer=reviewer), base_url=BASE) as c:
+        if reviewer and reviewer.strip():
+            log_in(c, reviewer)
+        yield c
+
+
+def log_in(c: TestClient, name: str) -> None:
+    """Open a one-time login link, as `toolfoundry ui` prints it: a session cookie, then the queue."""
+    link = c.app.state.ui.sessions.link(name)  # type: ignore[attr-defined]
+    landed = c.get(link, follow_redirects=False)
+    assert landed.status_code == 303 and landed.headers["location"] == "/", landed.text
+    assert "HttpOnly" in landed.headers["set-cookie"] and "SameSite=strict" in landed.headers["set-cookie"]
 
 
 @pytest.fixture
@@ -101,7 +115,8 @@ def test_approve_from_another_origin_is_refused_even_with_the_token(client: Test
 
 def test_a_token_from_another_session_or_a_forged_cookie_is_refused(home: Path, pending: str) -> None:
     with client_for(home) as first:
-        second = TestClient(first.app, base_url=BASE)  # the same server, another browser
+        second = TestClient(first.app, base_url=BASE)  # the same server, another browser, logged in too
+        log_in(second, "alice")
         csrf = token(first.get(f"/requests/{pending}").text)
         second.get("/")
         assert second.post(f"/requests/{pending}/approve", data={"csrf": csrf}).status_code == 403
@@ -165,13 +180,34 @@ def test_requester_cannot_approve_own_request(home: Path, pending: str) -> None:
     assert status_of(home, pending) == "pending_review"
 
 
-def test_no_approval_without_a_reviewer_identity(home: Path, pending: str) -> None:
+def test_without_a_login_the_ui_shows_nothing_and_approves_nothing(home: Path, pending: str) -> None:
     with client_for(home, reviewer="  ") as anonymous:
-        page = anonymous.get(f"/requests/{pending}")
-        assert "no reviewer identity" in page.text and "btn-approve" not in page.text
-        refused = anonymous.post(f"/requests/{pending}/approve", data={"csrf": token(page.text)})
-    assert refused.status_code == 400 and "nobody can approve anonymously" in refused.text
+        for path in ("/", "/requests", f"/requests/{pending}", "/no/such/page"):
+            page = anonymous.get(path)
+            assert page.status_code == 401 and "Log in to review" in page.text, path
+            assert pending not in page.text and "fetch_status" not in page.text and "bob" not in page.text, path
+            assert str(home) not in page.text and 'id="reviewer"' not in page.text, path
+        csrf = token(anonymous.get("/").text)  # a valid CSRF token of its own session does not stand for a login
+        for action in ("approve", "reject"):
+            refused = anonymous.post(f"/requests/{pending}/{action}", data={"csrf": csrf, "reason": "no"},
+                                     headers={"origin": BASE})
+            assert refused.status_code == 401 and "Log in to review" in refused.text
+        anonymous.cookies.set("toolfoundry_session_8765", "forged-session", domain="127.0.0.1")
+        assert anonymous.get("/").status_code == 401
     assert status_of(home, pending) == "pending_review"
+
+
+def test_a_login_link_works_once(home: Path, pending: str) -> None:
+    with client_for(home, reviewer="") as c:
+        link = c.app.state.ui.sessions.link("alice")  # type: ignore[attr-defined]
+        assert c.get(link).status_code == 200 and pending in c.get("/").text
+        other = TestClient(c.app, base_url=BASE)
+        again = other.get(link)
+        assert again.status_code == 401 and "used up or has expired" in again.text
+        assert other.get("/").status_code == 401
+        logged_out = c.post("/logout", data={"csrf": token(c.get("/").text)}, headers={"origin": BASE},
+                            follow_redirects=False)
+        assert logged_out.status_code == 303 and c.get("/").status_code == 401
 
 
 def test_unknown_request_is_a_404_page(client: TestClient) -> None:

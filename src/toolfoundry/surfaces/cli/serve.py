@@ -14,10 +14,15 @@ from toolfoundry.surfaces.cli.app import AsOpt, HomeOpt, app, err, fail, setting
 def ui(port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
        host: Annotated[str, typer.Option("--host", help="Address to bind (loopback only, unless"
                                                        " --insecure-bind).")] = "127.0.0.1",
-       insecure_bind: Annotated[bool, typer.Option("--insecure-bind", help="Allow a non-loopback --host (the UI"
-                                                                         " has no login).")] = False,
+       insecure_bind: Annotated[bool, typer.Option("--insecure-bind", help="Allow a non-loopback --host (plain"
+                                                                         " HTTP: logins cross unencrypted).")] = False,
        home: HomeOpt = None, as_user: AsOpt = None) -> None:
-    """Serve the review UI in the browser: the queue, each request's evidence, approve and reject."""
+    """Serve the review UI in the browser: the queue, each request's evidence, approve and reject.
+
+    Prints a one-time login link for the reviewer (--as, default the login name); a reviewer can also log
+    in with their token. In a home with principals, the UI signs decisions with the key the reviewer
+    registered for it (`toolfoundry principals key NAME --ui --key PATH`).
+    """
     try:
         from toolfoundry.surfaces.web.app import serve as serve_ui
     except ImportError as exc:

@@ -1,8 +1,10 @@
 """The review UI: a FastAPI app with the queue, each request's evidence, and approve / reject forms.
 
 Owns HTTP: routes, rendering the Jinja2 templates (autoescaped), mapping errors to pages, and the
-rules on who may act (one reviewer identity per server, checked CSRF and origin on every POST, a
-Host header that must name this server). It goes through one ``Foundry`` (``hold_home=False``: the
+rules on who may act (nothing but the login page without a session — ``login.py``: a one-time link
+``toolfoundry ui`` prints, or a reviewer's token —; in a home with principals a decision is signed with
+the key the reviewer registered for the UI, or refused; checked CSRF and origin on every POST, a Host
+header that must name this server). It goes through one ``Foundry`` (``hold_home=False``: the
 home's workflows run only while an approval does) and nothing below it; pages and decisions run on
 worker threads side by side, and two decisions on one request are settled by the ledger's
 compare-and-swap (the loser is told what happened). What a page shows is shaped in ``views.py``; the
@@ -27,9 +29,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from toolfoundry.api import Foundry
-from toolfoundry.errors import InfraError, ToolfoundryError, UsageError
+from toolfoundry.errors import AccessDenied, InfraError, ToolfoundryError, UsageError
 from toolfoundry.settings import Settings
 from toolfoundry.surfaces.web import views
+from toolfoundry.surfaces.web.login import Sessions, session_cookie
 from toolfoundry.surfaces.web.security import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -60,6 +63,7 @@ class _State:
         self.reviewer = reviewer
         self.allowed_hosts = allowed_hosts
         self.foundry = Foundry(settings, hold_home=False)
+        self.sessions = Sessions(self.foundry.trust)
         self.csrf = Csrf()
         self.templates = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                             undefined=jinja2.StrictUndefined)
@@ -69,7 +73,9 @@ class _State:
 
 def create_app(settings: Settings, *, reviewer: str | None = None,
                allowed_hosts: Collection[str] | None = LOOPBACK_NAMES) -> FastAPI:
-    """The review UI for the home in ``settings``; the reviewer is ``reviewer`` or ``settings.user``.
+    """The review UI for the home in ``settings``. Nothing is shown without a login: ``app.state.ui.sessions.link(name)``
+    makes a one-time link (``serve`` prints one for ``reviewer``, default ``settings.user``), or a reviewer logs
+    in with their token.
 
     ``allowed_hosts``: the names the Host header may carry (None: any, only for --insecure-bind).
     """
@@ -90,8 +96,15 @@ def create_app(settings: Settings, *, reviewer: str | None = None,
         if not host_allowed(request.headers.get("host"), state.allowed_hosts):
             response: Response = HTMLResponse("<h1>400</h1><p>this server answers only to its own host name"
                                               " (Host header refused, against DNS rebinding)</p>", 400)
-        else:
+        elif request.url.path in ("/login", "/logout") or request.url.path.startswith("/static/"):
             response = await call_next(request)
+        else:
+            session = request.cookies.get(session_cookie(request.url.port))
+            request.state.reviewer = await run_in_threadpool(state.sessions.who, session)
+            if request.state.reviewer is None:  # no page, no request id, no decision without a login
+                response = _render(state, request, "login.html", 401, message="")
+            else:
+                response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
 
@@ -124,6 +137,38 @@ def create_app(settings: Settings, *, reviewer: str | None = None,
     def show(request: Request, rid: str) -> Response:
         return _evidence_page(state, request, rid, 200)
 
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, code: str = "") -> Response:
+        session = state.sessions.redeem(code) if code else None
+        if session is None:
+            return _render(state, request, "login.html", 401,
+                           message="that login link is used up or has expired" if code else "")
+        return _logged_in(request, session)
+
+    @app.post("/login")
+    async def login_token(request: Request) -> Response:
+        form = await _form(request)
+        problem = origin_problem(request.headers) or state.csrf.check(
+            request.cookies.get(cookie_name(request.url.port)), form.get(CSRF_FIELD))
+        if problem:
+            return _render(state, request, "login.html", 403, message=problem)
+        try:
+            session = await run_in_threadpool(state.sessions.with_token, form.get("token", ""))
+        except AccessDenied as exc:
+            return _render(state, request, "login.html", 401, message=str(exc))
+        return _logged_in(request, session)
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        form = await _form(request)
+        if origin_problem(request.headers) or state.csrf.check(request.cookies.get(cookie_name(request.url.port)),
+                                                                form.get(CSRF_FIELD)):
+            return _render(state, request, "login.html", 403, message="log out from this server's own page")
+        state.sessions.end(request.cookies.get(session_cookie(request.url.port)))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(session_cookie(request.url.port), path="/")
+        return response
+
     @app.post("/requests/{rid}/approve")
     async def approve(request: Request, rid: str) -> Response:
         return await _post(state, request, rid, approve=True)
@@ -146,10 +191,18 @@ def _render(state: _State, request: Request, template: str, status: int, **conte
     if fresh:
         token = state.csrf.new()
     html = state.templates.get_template(template).render(
-        reviewer=state.reviewer, csrf=token, home=str(state.settings.home), path=request.url.path, **context)
+        reviewer=getattr(request.state, "reviewer", None) or "", csrf=token, home=str(state.settings.home),
+        path=request.url.path, **context)
     response = HTMLResponse(html, status)
     if fresh:
         response.set_cookie(name, str(token), httponly=True, samesite="strict", path="/")
+    return response
+
+
+def _logged_in(request: Request, session: str) -> Response:
+    """Go to the queue with a new session cookie (HttpOnly, SameSite=Strict, this port only)."""
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(session_cookie(request.url.port), session, httponly=True, samesite="strict", path="/")
     return response
 
 
@@ -175,9 +228,6 @@ async def _post(state: _State, request: Request, rid: str, *, approve: bool) -> 
         request.cookies.get(cookie_name(request.url.port)), form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER))
     if problem:
         return _render(state, request, "_flash.html" if htmx else "error.html", 403, message=problem)
-    if not state.reviewer:
-        return _evidence_page(state, request, rid, 400, fragment=htmx, flash="no reviewer identity: start the UI"
-                              " with --as NAME (or set TOOLFOUNDRY_USER); nobody can approve anonymously")
     reason = form.get("reason", "").strip()
     if not approve and not reason:
         return _evidence_page(state, request, rid, 400, fragment=htmx, flash="a rejection needs a reason")
@@ -192,13 +242,17 @@ def _decide(state: _State, request: Request, rid: str, approve: bool, reason: st
     if row.status != "pending_review":
         return _evidence_page(state, request, rid, 409, fragment=htmx,
                               flash=f"request {rid} is {row.status}, not pending review")
-    try:
-        outcome = state.foundry.review(rid, approve=approve, reviewer=state.reviewer, reason=reason)
+    reviewer = str(request.state.reviewer)
+    proposal = row.the_proposal()
+    try:  # in a home with principals the UI signs with the key the reviewer registered for it, or not at all
+        signature = state.foundry.trust.sign_for_ui(proposal, reviewer, approve=approve, reason=reason) \
+            if proposal is not None and state.foundry.trust.enforced() else None
+        outcome = state.foundry.review(rid, approve=approve, reviewer=reviewer, reason=reason, signature=signature)
     except UsageError as exc:
         return _evidence_page(state, request, rid, 409, fragment=htmx, flash=str(exc))
     except InfraError as exc:
         return _evidence_page(state, request, rid, 503, fragment=htmx, flash=f"{type(exc).__name__}: {exc}")
-    log.info("review UI: %s %s by %s → %s", "approved" if approve else "rejected", rid, state.reviewer,
+    log.info("review UI: %s %s by %s → %s", "approved" if approve else "rejected", rid, reviewer,
              outcome.status)
     if not htmx:
         return RedirectResponse(f"/requests/{quote(rid, safe='')}", status_code=303)
@@ -225,14 +279,15 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8765, revi
     """Run the review UI with uvicorn until interrupted. A non-loopback host needs ``insecure_bind``."""
     if not is_loopback(host):
         if not insecure_bind:
-            raise UsageError(f"refusing to bind {host}: the review UI has no login and is meant for this machine"
-                             f" only; use 127.0.0.1, or pass --insecure-bind if you really mean it")
-        say(f"WARNING: binding {host}: anyone who can reach this address can see requests and, with a page"
-            f" from this server, approve as {reviewer or settings.user}")
+            raise UsageError(f"refusing to bind {host}: the review UI is meant for this machine only (its login"
+                             f" travels over plain HTTP); use 127.0.0.1, or pass --insecure-bind if you really mean it")
+        say(f"WARNING: binding {host}: logins, session cookies and reviews cross the network unencrypted")
     wildcard = host.strip("[]") in ("0.0.0.0", "::")  # noqa: S104 (only with --insecure-bind, warned above)
     allowed = None if wildcard else LOOPBACK_NAMES | {host.strip("[]").lower()}
     app = create_app(settings, reviewer=reviewer, allowed_hosts=allowed)
     import uvicorn
-    say(f"toolfoundry review UI on http://{host}:{port}/ — reviewing as {app.state.ui.reviewer or '(nobody)'}"
-        f"; Ctrl-C to stop")
+    ui = app.state.ui
+    say(f"toolfoundry review UI on http://{host}:{port}/ (Ctrl-C to stop); log in as {ui.reviewer} with this"
+        f" one-time link: http://{host}:{port}{ui.sessions.link(ui.reviewer)}" if ui.reviewer else
+        f"toolfoundry review UI on http://{host}:{port}/ (Ctrl-C to stop); log in with a reviewer's token")
     uvicorn.run(app, host=host, port=port, log_level="warning")
