@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 import typer
@@ -39,12 +40,16 @@ def serve(transport: Annotated[str, typer.Option("--transport", help="stdio (a h
           host: Annotated[str, typer.Option("--host", help="HTTP address to bind.")] = "127.0.0.1",
           no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve HTTP without a bearer token"
                                                 " (loopback addresses only).")] = False,
+          principal: Annotated[str | None, typer.Option("--principal", help="stdio: the principal this server"
+                                                        " acts as (default: $TOOLFOUNDRY_TOKEN's).")] = None,
           home: HomeOpt = None, as_user: AsOpt = None) -> None:
     """Serve every deployed tool, plus request_capability, propose_tool, request_status and search_tools, over MCP.
 
     Clients are told when the tool list changes, whoever changed it. Over HTTP every request needs
-    `Authorization: Bearer TOKEN`: $TOOLFOUNDRY_MCP_TOKEN, else the token kept in HOME/mcp-token
-    (created on first use, mode 0600).
+    `Authorization: Bearer TOKEN`: once the home has principals, each client's own token (`toolfoundry
+    tokens create`); before that, $TOOLFOUNDRY_MCP_TOKEN, else the token kept in HOME/mcp-token (created on
+    first use, mode 0600). Over stdio the server acts as the principal named at start (--principal, or
+    $TOOLFOUNDRY_TOKEN's), which a home with principals requires.
     """
     if transport not in ("stdio", "http"):
         fail(f"--transport must be stdio or http, not {transport!r}")
@@ -60,14 +65,24 @@ def serve(transport: Annotated[str, typer.Option("--transport", help="stdio (a h
     foundry.on_progress(lambda message: err.print(f"[dim]{escape(message)}[/dim]"))
     try:
         foundry.settle()
-        server = FoundryServer(foundry)
+        identity = None
+        if transport == "stdio" and (principal or foundry.settings.token):
+            trust = foundry.trust
+            identity = trust.named(principal) if principal else trust.authenticate(str(foundry.settings.token))
+        elif transport == "stdio" and foundry.trust.enforced():
+            fail("this home has principals: name the principal this stdio server acts as (--principal NAME, or"
+                 " TOOLFOUNDRY_TOKEN=its token)")
+        server = FoundryServer(foundry, identity=identity)
         if transport == "stdio":
             serve_stdio(server)
             return
         token = None
         if not no_auth:
             token = foundry.settings.mcp_token
-            if token is None:
+            if foundry.trust.enforced():  # the gate accepts only principals' tokens: the shared one is never used
+                token = token or secrets.token_urlsafe(32)
+                err.print("this home has principals: each client sends its own token (`toolfoundry tokens create`)")
+            elif token is None:
                 token, path, created = token_file(foundry.settings.home)
                 err.print(f"bearer token {'created in' if created else 'read from'} {path}")
 

@@ -36,14 +36,16 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolfoundry.api import Foundry
 from toolfoundry.core import JSON, Candidate, Outcome
-from toolfoundry.errors import InfraError, TamperedTool, UnknownTool, UsageError
+from toolfoundry.errors import AccessDenied, InfraError, TamperedTool, UnknownTool, UsageError
 from toolfoundry.examples import parse_examples
 from toolfoundry.pipeline import events
 from toolfoundry.pipeline.bus import Listener
 from toolfoundry.stages import contract
 from toolfoundry.store.changes import ToolChange
+from toolfoundry.store.principals import Identity
 from toolfoundry.store.registry import DeployedTool
 from toolfoundry.surfaces import metatools
+from toolfoundry.trust import Scope
 from toolfoundry.version import __version__
 
 log = logging.getLogger(__name__)
@@ -68,8 +70,10 @@ class _Server(Server[Any]):
 class FoundryServer:
     """An MCP server over one open ``Foundry``. ``server`` is the SDK object to run or connect to."""
 
-    def __init__(self, foundry: Foundry) -> None:
+    def __init__(self, foundry: Foundry, *, identity: Identity | None = None) -> None:
         self.foundry = foundry
+        self.identity = identity
+        """The principal stdio serving runs as (named at start); over HTTP each request's token says who."""
         self.bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self.bus)
         self.server = _Server(
@@ -153,7 +157,7 @@ class FoundryServer:
             return await self._meta(ctx, params.name, args)
         try:
             result = await anyio.to_thread.run_sync(
-                partial(self.foundry.call, params.name, args, caller=_who(ctx)))
+                partial(self.foundry.call, params.name, args, caller=self._who(ctx, "call")))
         except UnknownTool:
             message = (f"unknown tool {params.name!r}: it is not deployed here (tools/list has the current tools;"
                        f" search_tools finds them)")
@@ -177,6 +181,7 @@ class FoundryServer:
                               "requester": row.requester, "tool": tool.to_json() if tool else None,
                               **_next_step(row.status, row.id, tool.ref.name if tool else None)})
             if name == "search_tools":
+                self._who(ctx, "search")
                 matches = await anyio.to_thread.run_sync(
                     partial(self.foundry.search, str(args["query"]), limit=int(args.get("limit", 5))))
                 return _json({"tools": [{"name": m.name, "version": m.version, "signature": m.signature,
@@ -186,11 +191,11 @@ class FoundryServer:
             if name == "propose_tool":
                 candidate = Candidate(code=str(args["code"]), tests=args.get("tests") or None, examples=examples,
                                       source="mcp")
-                work = partial(self.foundry.extend, candidate, requester=_who(ctx),
+                work = partial(self.foundry.extend, candidate, requester=self._who(ctx, "propose"),
                                on_event=self._progress(ctx))
             else:
                 work = partial(self.foundry.extend, str(args["description"]), examples=examples,
-                               requester=_who(ctx), on_event=self._progress(ctx))
+                               requester=self._who(ctx, "request"), on_event=self._progress(ctx))
             outcome = await anyio.to_thread.run_sync(work)
         except UsageError as exc:
             return _error(str(exc))
@@ -214,8 +219,28 @@ class FoundryServer:
         return on_event
 
 
-def _who(ctx: ServerRequestContext[Any, Any]) -> str:
-    """Who the audit log records for a client's requests and calls: ``mcp:<client name>``."""
+    def _who(self, ctx: ServerRequestContext[Any, Any], scope: Scope) -> str:
+        """Who the audit log records for this request: the principal its HTTP token authenticated (or, over stdio,
+        the one named at start), re-checked now and holding ``scope``; ``mcp:<client name>`` only in a home
+        without principals, where a client has no credential of its own."""
+        request = ctx.request
+        state = getattr(request, "scope", {}).get("state") if request is not None else None
+        found = state.get(IDENTITY) if isinstance(state, dict) else None
+        identity = found if isinstance(found, Identity) else self.identity
+        if identity is None:
+            if self.foundry.trust.enforced():
+                raise AccessDenied("this home has principals: a client must authenticate (a token over HTTP, or"
+                                   " `serve --principal NAME` over stdio)")
+            return _client_name(ctx)
+        return self.foundry.trust.actor(scope, identity=identity)
+
+
+IDENTITY = "toolfoundry.identity"
+"""Where the HTTP gate leaves the authenticated principal in the request's ASGI ``state``."""
+
+
+def _client_name(ctx: ServerRequestContext[Any, Any]) -> str:
+    """``mcp:<client name>``: what a client says it is (only for homes without principals)."""
     params = ctx.session.client_params
     name = params.client_info.name if params is not None and params.client_info is not None else "client"
     return f"mcp:{name}"[:100]

@@ -24,9 +24,11 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
-from toolfoundry.errors import UsageError
-from toolfoundry.surfaces.mcp.server import FoundryServer
+from toolfoundry.errors import AccessDenied, UsageError
+from toolfoundry.store.principals import Identity
+from toolfoundry.surfaces.mcp.server import IDENTITY, FoundryServer
 from toolfoundry.surfaces.web.security import is_loopback
+from toolfoundry.trust import Trust
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -70,29 +72,60 @@ def _jsonrpc_error(exc: Exception) -> types.JSONRPCError:
 
 
 def http_app(server: FoundryServer, *, host: str, token: str | None) -> ASGIApp:
-    """The streamable-HTTP app at ``/mcp``, behind the bearer-token gate when ``token`` is set."""
+    """The streamable-HTTP app at ``/mcp``, behind the bearer-token gate when ``token`` is set (in a home with
+    principals, always: each client then needs its own token)."""
+    trust = server.foundry.trust
     if token is None and not is_loopback(host):
         raise UsageError(f"refusing to serve without a token on {host}, which is not a loopback address")
+    if token is None and trust.enforced():
+        raise UsageError("this home has principals, so every MCP client authenticates with its own token"
+                         " (`toolfoundry tokens create NAME --scope call ...`); --no-auth is refused")
     app: ASGIApp = server.server.streamable_http_app(streamable_http_path=PATH, host=host)
-    return app if token is None else BearerGate(app, token)
+    return app if token is None else BearerGate(app, token, trust)
 
 
 class BearerGate:
-    """ASGI middleware: HTTP requests must carry ``Authorization: Bearer <token>`` (compared in constant time)."""
+    """ASGI middleware: HTTP requests must carry ``Authorization: Bearer <token>``.
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    Two kinds of token. A principal's own (``tft_…``, made by ``toolfoundry tokens create``) is checked
+    against the home's principals on every request — a revoked or expired one is refused at once — and the
+    principal it stands for is left in the request's ASGI ``state`` for the server (``server.IDENTITY``), so
+    the audit log names it. The one shared token of ``HOME/mcp-token`` (compared in constant time) is
+    accepted only while the home has no principal; it identifies no one.
+    """
+
+    def __init__(self, app: ASGIApp, token: str, trust: Trust | None = None) -> None:
         if len(token) < 16:
             raise UsageError("the bearer token must be at least 16 characters")
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
+        self._trust = trust
+
+    async def _check(self, scheme: bytes, given: bytes) -> tuple[Identity | None, str | None]:
+        """(the principal, None) or (None, None) for the shared token, else (None, why it is refused)."""
+        if scheme.lower() != b"bearer" or not given:
+            return None, "send Authorization: Bearer <token> (see `toolfoundry serve --help`)"
+        trust = self._trust
+        if trust is not None and given.startswith(b"tft_"):
+            try:
+                return await anyio.to_thread.run_sync(trust.authenticate, given.decode("ascii", "replace")), None
+            except AccessDenied as exc:
+                return None, str(exc)
+        enforced = trust is not None and await anyio.to_thread.run_sync(trust.enforced)
+        if not enforced and hmac.compare_digest(given, self._expected):
+            return None, None
+        if enforced:
+            return None, "this home has principals: send your own token (`toolfoundry tokens create`)"
+        return None, "send Authorization: Bearer <token> (see `toolfoundry serve --help`)"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            given = dict(scope.get("headers") or ()).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
-                body = json.dumps({"error": "unauthorized",
-                                   "message": "send Authorization: Bearer <token> (see `toolfoundry serve --help`)"}
-                                  ).encode()
+            scheme, _, given = dict(scope.get("headers") or ()).get(b"authorization", b"").partition(b" ")
+            identity, problem = await self._check(scheme, given.strip())
+            if identity is not None:
+                scope.setdefault("state", {})[IDENTITY] = identity
+            if problem is not None:
+                body = json.dumps({"error": "unauthorized", "message": problem}).encode()
                 await send({"type": "http.response.start", "status": 401,
                             "headers": [(b"content-type", b"application/json"),
                                         (b"www-authenticate", b'Bearer realm="toolfoundry"'),
