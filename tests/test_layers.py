@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "toolfoundry.stages.policy", "toolfoundry.stages"),
     ("toolfoundry.pipeline",),
     ("toolfoundry.settings",),
-    ("toolfoundry.home", "toolfoundry.calls", "toolfoundry.trust"),
+    ("toolfoundry.home", "toolfoundry.calls", "toolfoundry.trust", "toolfoundry.batch"),
     ("toolfoundry.api",),
     ("toolfoundry.surfaces",),
     ("toolfoundry.adapters", "toolfoundry.testing", "toolfoundry", "toolfoundry.__main__"),

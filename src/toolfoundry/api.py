@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolfoundry import batch
 from toolfoundry.calls import Calls
 from toolfoundry.core import JSON, CallResult, Candidate, Example, Need, Outcome, Status
 from toolfoundry.errors import Conflict, UsageError
@@ -97,6 +98,16 @@ class Foundry:
         requester = self.trust.actor("propose", requester)  # a token's principal, with the scope, or refused
         self._parts.sandbox.check()  # fail closed before anything is recorded
         return self._run("validate", new_request_id(), (candidate, requester), on_event)
+
+    def propose_many(self, candidates: Sequence[Candidate], *, jobs: int | None = None, requester: str | None = None,
+                     on_event: Listener | None = None) -> list[Outcome]:
+        """``propose`` each candidate, ``jobs`` at once (default ``[pipeline] concurrency``); the outcomes in the
+        given order. ``on_event`` hears every request's events (``event.request_id`` says whose), from several
+        threads. Two candidates for one tool name are a ``UsageError`` before anything is proposed (``batch.py``)."""
+        batch.check_distinct(candidates)
+        self._parts.sandbox.check()
+        return batch.run_all(candidates, lambda c: self.propose(c, requester=requester, on_event=on_event),
+                             jobs=jobs or self.settings.pipeline.concurrency)
 
     def request(self, description: str, *, examples: tuple[Example, ...] = (), holdout: tuple[Example, ...] = (),
                 model: str | None = None, requester: str | None = None, reuse: bool = True,

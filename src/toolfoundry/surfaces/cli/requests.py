@@ -14,7 +14,7 @@ from toolfoundry.core import JSON, Outcome
 from toolfoundry.examples import load_examples
 from toolfoundry.models.types import Model
 from toolfoundry.pipeline.bus import Listener
-from toolfoundry.surfaces.cli import render
+from toolfoundry.surfaces.cli import progress, render
 from toolfoundry.surfaces.cli.app import (
     AsOpt,
     HomeOpt,
@@ -22,6 +22,7 @@ from toolfoundry.surfaces.cli.app import (
     ModelOpt,
     app,
     err,
+    fail,
     open_foundry,
     out,
     print_json,
@@ -65,17 +66,32 @@ def init(home: HomeOpt = None, as_json: JsonOpt = False,
 
 @app.command()
 def propose(
-    path: Annotated[Path, typer.Argument(help="A tool module (.py) or a directory laid out like tools/<name>/.")],
+    paths: Annotated[list[Path], typer.Argument(help="Tool modules (.py) or directories laid out like tools/<name>/;"
+                                                     " several are validated at once.", show_default=False)],
     tests: Annotated[Path | None, typer.Option("--tests", help="pytest file for the tool.")] = None,
     examples: Annotated[Path | None, typer.Option("--examples", help="Acceptance examples (JSON list).")] = None,
     holdout: Annotated[Path | None, typer.Option("--holdout", help="Held-out examples, never in the repo.")] = None,
     allow_net: Annotated[list[str] | None, typer.Option("--allow-net", help="Host the tool may reach"
                                                                           " (repeatable).")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Tools validated at once (default:"
+                                             " [pipeline] concurrency, the number of cores).")] = None,
     home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
 ) -> None:
-    """Validate a tool, open its pull request, route it to review, and deploy it if approved."""
+    """Validate tools, open their pull requests, route them to review, and deploy the approved ones.
+
+    With several PATHs, --json prints one JSON object per tool per line, in the order given; the exit code is
+    1 if any was rejected, else 3 if any waits for review, else 0 (2: a usage or infrastructure error)."""
+    if len(paths) > 1 and (tests or examples or holdout or allow_net):
+        fail("--tests, --examples, --holdout and --allow-net describe one tool; with several PATHs give each"
+             " tool a directory (tool.py, tool.toml, test_tool.py, examples.json)")
+    candidates = [load_candidate(p, tests=tests, examples=examples, holdout=holdout, allow_net=allow_net or [])
+                  for p in paths]  # a bad PATH is exit 2 before anything is proposed
     foundry = open_foundry(home, as_user)
-    candidate = load_candidate(path, tests=tests, examples=examples, holdout=holdout, allow_net=allow_net or [])
+    if len(candidates) > 1:
+        labels = [str(p) for p in paths]
+        outcomes = progress.propose_all(foundry, candidates, labels, jobs=jobs, quiet=as_json)
+        progress.finish_all(outcomes, labels, as_json)
+    candidate = candidates[0]
     if as_json:
         outcome = foundry.propose(candidate)
     else:
