@@ -10,6 +10,7 @@ command -v git >/dev/null 2>&1 || need+=(git)
 [ -x /usr/bin/python3 ] || need+=(python3)
 [ -d /usr/lib/python3/dist-packages/pytest ] || need+=(python3-pytest)
 ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need+=(libseccomp2)  # the sandbox's seccomp filter
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)  # signed approvals, provenance records
 if [ "${TOOLFOUNDRY_SETUP_BROWSER:-1}" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the browser tests of the review UI
 fi
