@@ -108,8 +108,9 @@ def finish(outcome: Outcome, as_json: bool) -> NoReturn:
         colour = {"deployed": "green", "rejected": "red", "pending_review": "yellow"}.get(outcome.status, "red")
         out.print(f"[bold {colour}]{outcome.status}[/bold {colour}]: {escape(outcome.reason)}")
         if outcome.status == "pending_review":
-            out.print(f"  approve: toolfoundry review approve {outcome.request_id} --as REVIEWER")
-            out.print(f"  reject:  toolfoundry review reject {outcome.request_id} --reason TEXT --as REVIEWER")
+            out.print(f"  approve: toolfoundry review approve {outcome.request_id} --key YOUR_SSH_KEY"
+                      f"   (a home without principals: --as REVIEWER)")
+            out.print(f"  reject:  toolfoundry review reject {outcome.request_id} --reason TEXT --key YOUR_SSH_KEY")
     if outcome.status == "failed" and not as_json:
         err.print(f"toolfoundry: error: {escape(outcome.reason)}")
     raise typer.Exit(EXIT[outcome.status])
