@@ -146,6 +146,11 @@ DEFAULT_TOML = """\
 # gid = 64122
 # Where the sandbox interpreter finds pytest (Debian package: python3-pytest).
 # pytest_path = "/usr/lib/python3/dist-packages"
+# Validate candidates in warm sandboxes: pytest imported once per sandbox, each candidate in a fresh
+# worker forked for it, runs with held-out examples in a sandbox of their own (false: a cold sandbox
+# per run). A warm validation sandbox unused for warm_idle_seconds is stopped.
+# warm = true
+# warm_idle_seconds = 300.0
 
 [generation]
 # Default model for `toolfoundry request` and `run`, as PROVIDER:NAME (openai:..., anthropic:...,

@@ -26,25 +26,32 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import secrets
 import shutil
 import stat
 import subprocess
+import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolfoundry.core import JSON, Permissions
 from toolfoundry.errors import SandboxUnavailable
 from toolfoundry.sandbox import landlock, protocol, seccomp
 from toolfoundry.sandbox.jail import MERGED_USR, Jail, jail_argv
-from toolfoundry.sandbox.launcher import Capture, Completed, launch
+from toolfoundry.sandbox.launcher import ERROR_LINE_MAX, TAIL_CHARS, Capture, Completed, Launch, launch
 from toolfoundry.sandbox.netproxy import EgressProxy, NetLog
 from toolfoundry.sandbox.settings import SandboxSettings
 from toolfoundry.sandbox.staging import staged, staging_dir, under, usable
 from toolfoundry.sandbox.types import Limits, RunReport, TestReport
+
+if TYPE_CHECKING:
+    from toolfoundry.sandbox.warm import WarmValidation
 
 HARNESS_FILES = (Path(__file__).with_name("runner.py"), Path(__file__).with_name("landlock.py"))
 NET_HARNESS_FILES = (Path(__file__).with_name("netfwd.py"),)
@@ -54,8 +61,6 @@ PROBE = ("import os, sys\nstatus = open('/proc/self/status').read()\n"
          "seccomp = status.split('Seccomp:')[1].split()[0] if 'Seccomp:' in status else 'none'\n"
          "sys.stdout.write('toolfoundry-sandbox-ok %d %s' % (os.getuid(), seccomp))")
 PYTHON_HINT = "set [sandbox] python in toolfoundry.toml or TOOLFOUNDRY_SANDBOX_PYTHON (e.g. /usr/bin/python3)"
-TAIL_CHARS = 4000
-ERROR_LINE_MAX = 8192
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,23 +78,14 @@ class _Ready:
     bwrap_version: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Launch:
-    """Everything needed to start one sandbox: the bwrap argv, the uid to drop to, the fds to pass."""
-
-    argv: list[str]
-    user: tuple[int, int] | None
-    pass_fds: tuple[int, ...]
-    net: NetLog | None = None
-    """The refusals of this sandbox's egress proxy; None for a tool without network hosts."""
-
-
 class BwrapSandbox:
     """Runs tool code under bubblewrap as a non-root uid, with rlimits and a trusted runner."""
 
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
         self._ready: _Ready | None = None
+        self._lock = threading.Lock()
+        self._warm: WarmValidation | None = None
 
     def check(self) -> None:
         """Raise SandboxUnavailable with a one-line reason unless a real sandboxed python runs."""
@@ -118,8 +114,13 @@ class BwrapSandbox:
         }
 
     def run_cases(self, *, code: str, function: str, cases: list[dict[str, JSON]],
-                  permissions: Permissions, limits: Limits) -> RunReport:
-        """Call ``function`` once per args dict, each in a fresh worker; JSON outputs only."""
+                  permissions: Permissions, limits: Limits, fresh: bool = False) -> RunReport:
+        """Call ``function`` once per args dict, each in a fresh worker; JSON outputs only.
+
+        Warm (``[sandbox] warm``, no network hosts): in a warm cases sandbox; with ``fresh`` (the cases carry
+        held-out inputs) in one that no other run used before or will use after."""
+        if self.settings.warm and not permissions.net_hosts:
+            return self._warm_pool().cases(code=code, function=function, cases=cases, limits=limits, fresh=fresh)
         nonce = secrets.token_hex(16)
         stdin = protocol.request(nonce=nonce, mode="cases", function=function, cases=cases,
                                  limits=dataclasses.asdict(limits), pytest_path=self.settings.pytest_path)
@@ -137,6 +138,8 @@ class BwrapSandbox:
         if not tests:
             return TestReport(ran=False, exit_code=None, passed=0, failed=0, failures=(), output_tail="",
                               timed_out=False, ms=0.0)
+        if self.settings.warm:
+            return self._warm_pool().run_pytest(code=code, tests=tests, limits=limits)
         nonce = secrets.token_hex(16)
         stdin = protocol.request(nonce=nonce, mode="pytest", function="", cases=[],
                                  limits=dataclasses.asdict(limits), pytest_path=self.settings.pytest_path)
@@ -159,39 +162,40 @@ class BwrapSandbox:
                           failed=failed, failures=failures, output_tail=output[-TAIL_CHARS:],
                           timed_out=done.timed_out, ms=done.ms)
 
+    def close(self) -> None:
+        """Stop the warm validation sandboxes (also done when this object is collected, or at exit)."""
+        with self._lock:
+            warm, self._warm = self._warm, None
+        if warm is not None:
+            warm.close()
+
     # ── internals ────────────────────────────────────────────────────────────────────────────
 
-    @contextlib.contextmanager
-    def prepared(self, files: dict[str, str], *, permissions: Permissions, limits: Limits,
-                 serve: bool) -> Iterator[Launch]:
-        """Stage ``files`` and the harness, build the filter fd and the argv; clean up on exit."""
+    def _warm_pool(self) -> WarmValidation:
+        """The warm validation sandboxes of this sandbox, created on first use."""
         self.check()
-        ready = self._ready
-        assert ready is not None
-        binds = list(ready.binds)
-        pytest_path = self.settings.pytest_path
-        if os.path.isdir(pytest_path) and not under(os.path.realpath(pytest_path), "/usr"):
-            binds.append((pytest_path, pytest_path))
-        net = bool(permissions.net_hosts)
-        program = seccomp.build(allow_inet=net)
-        setup = {"serve": serve, "landlock": ready.landlock, "net": net, "limits": dataclasses.asdict(limits),
-                 "read_exec": [inside for _, inside in binds] + _real_dirs(MERGED_USR)}
-        harness = HARNESS_FILES + (NET_HARNESS_FILES if net else ())
-        with contextlib.ExitStack() as stack:
-            log: NetLog | None = None
-            sockets: tuple[tuple[str, str], ...] = ()
-            if net:  # this sandbox's own proxy: started here, stopped when the run or the sandbox ends
-                log = NetLog()
-                proxy = stack.enter_context(EgressProxy(permissions.net_hosts, on_refusal=log.add))
-                sockets = ((str(proxy.start()), EGRESS_SOCKET),)
-            root = stack.enter_context(staged(ready.staging, files, harness))
-            binds += [(os.path.join(root, "tool"), "/tool"), (os.path.join(root, "harness"), "/harness")]
-            fd = seccomp.memfd(program)
-            stack.callback(os.close, fd)
-            jail = Jail(binds=tuple(binds), scratch_bytes=limits.scratch_mb << 20, seccomp_fd=fd, sockets=sockets)
-            argv = jail_argv(ready.bwrap, jail, [ready.python, "-I", "-S", "-X", "utf8", "-B", HARNESS,
-                                                 json.dumps(setup)])
-            yield Launch(argv=argv, user=ready.user, pass_fds=(fd,), net=log)
+        assert self._ready is not None
+        with self._lock:
+            if self._warm is None:
+                from toolfoundry.sandbox.warm import WarmValidation  # only a process that validates needs it
+
+                self._warm = WarmValidation(functools.partial(prepared, self._ready, self.settings),
+                                            pytest_path=self.settings.pytest_path,
+                                            idle_seconds=self.settings.warm_idle_seconds)
+                weakref.finalize(self, self._warm.close)  # no reference back: collected sandboxes stop theirs
+            return self._warm
+
+    def prepared(self, files: dict[str, str], *, permissions: Permissions, limits: Limits, serve: bool,
+                 validate: bool = False, pytest: bool = False,
+                 preload: tuple[str, ...] = ()) -> contextlib.AbstractContextManager[Launch]:
+        """Stage ``files`` and the harness, build the filter fd and the argv; clean up on exit.
+
+        ``validate`` starts the runner in validate mode (``warm.py``): no tool is staged yet (the host places
+        each job's candidate under /tool); its zygote imports ``preload`` and, with ``pytest``, pytest first."""
+        self.check()
+        assert self._ready is not None
+        return prepared(self._ready, self.settings, files, permissions=permissions, limits=limits, serve=serve,
+                        validate=validate, pytest=pytest, preload=preload)
 
     def _run(self, files: dict[str, str], stdin: bytes, limits: Limits, permissions: Permissions, *,
              stdout_cap: int) -> tuple[Completed, tuple[str, ...]]:
@@ -239,6 +243,39 @@ class BwrapSandbox:
             os.close(fd)
         _judge_probe(done, python, uid)
         return ready
+
+
+@contextlib.contextmanager
+def prepared(ready: _Ready, settings: SandboxSettings, files: dict[str, str], *, permissions: Permissions,
+             limits: Limits, serve: bool, validate: bool = False, pytest: bool = False,
+             preload: tuple[str, ...] = ()) -> Iterator[Launch]:
+    """:meth:`BwrapSandbox.prepared` for a sandbox that passed its check (``ready``): it holds no reference
+    to the :class:`BwrapSandbox`, so warm sandboxes do not keep theirs alive."""
+    binds = list(ready.binds)
+    pytest_path = settings.pytest_path
+    if os.path.isdir(pytest_path) and not under(os.path.realpath(pytest_path), "/usr"):
+        binds.append((pytest_path, pytest_path))
+    net = bool(permissions.net_hosts)
+    program = seccomp.build(allow_inet=net)
+    setup = {"serve": serve, "landlock": ready.landlock, "net": net, "limits": dataclasses.asdict(limits),
+             "read_exec": [inside for _, inside in binds] + _real_dirs(MERGED_USR), "validate": validate,
+             "test_path": pytest_path if pytest else "", "preload": list(preload)}
+    harness = HARNESS_FILES + (NET_HARNESS_FILES if net else ())
+    with contextlib.ExitStack() as stack:
+        log: NetLog | None = None
+        sockets: tuple[tuple[str, str], ...] = ()
+        if net:  # this sandbox's own proxy: started here, stopped when the run or the sandbox ends
+            log = NetLog()
+            proxy = stack.enter_context(EgressProxy(permissions.net_hosts, on_refusal=log.add))
+            sockets = ((str(proxy.start()), EGRESS_SOCKET),)
+        root = stack.enter_context(staged(ready.staging, files, harness))
+        binds += [(os.path.join(root, "tool"), "/tool"), (os.path.join(root, "harness"), "/harness")]
+        fd = seccomp.memfd(program)
+        stack.callback(os.close, fd)
+        jail = Jail(binds=tuple(binds), scratch_bytes=limits.scratch_mb << 20, seccomp_fd=fd, sockets=sockets)
+        argv = jail_argv(ready.bwrap, jail, [ready.python, "-I", "-S", "-X", "utf8", "-B", HARNESS,
+                                             json.dumps(setup)])
+        yield Launch(argv=argv, user=ready.user, pass_fds=(fd,), net=log, tool_dir=os.path.join(root, "tool"))
 
 
 def _judge_probe(done: Completed, python: str, uid: int) -> None:

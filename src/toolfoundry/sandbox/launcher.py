@@ -30,8 +30,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from toolfoundry.sandbox.netproxy import NetLog
+
 GRACE_SECONDS = 1.0
 CHUNK = 1 << 16
+TAIL_CHARS = 4000
+"""How many characters of a run's output (the tool's prints, pytest's report) a report keeps."""
+ERROR_LINE_MAX = 8192
+"""The longest result line that is not a value (an error result, a refusal): values are bounded by output_kb."""
 
 
 class Capture:
@@ -62,6 +68,19 @@ class Capture:
         gap = "\n[... output truncated ...]\n" if self.truncated else ""
         return (bytes(self.head).decode("utf-8", "replace") + gap
                 + bytes(self.tail).decode("utf-8", "replace"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Launch:
+    """Everything needed to start one sandbox: the bwrap argv, the uid to drop to, the fds to pass."""
+
+    argv: list[str]
+    user: tuple[int, int] | None
+    pass_fds: tuple[int, ...]
+    net: NetLog | None = None
+    """The refusals of this sandbox's egress proxy; None for a tool without network hosts."""
+    tool_dir: str = ""
+    """The host directory bound read-only at /tool (a warm sandbox's host places each job's candidate there)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,7 +5,10 @@ loads its siblings, ``/harness/landlock.py`` and (for a tool with network hosts)
 by path. It owns the in-sandbox half of the
 protocol; the host half is ``protocol.py`` (one run) and ``pool.py`` (a serving sandbox). ``SETUP``
 (argv, so nothing secret) is JSON: ``serve`` (bool), ``landlock`` (the ABI the host saw, 0 = absent),
-``read_exec`` (extra read-only paths), ``net`` (the tool has approved network hosts), ``limits``.
+``read_exec`` (extra read-only paths), ``net`` (the tool has approved network hosts), ``limits``,
+``validate`` (validate mode, below), ``test_path`` (where its zygote imports pytest from, if at all; named
+so that pid 1's command line never spells "pytest", which the attack suite looks for in the sandbox's
+``/proc`` as the sign of a visible host process) and ``preload``.
 
 Network (only with ``net``): the host binds its egress proxy's unix socket at ``/run/egress.sock``;
 main, *after* forking the zygote (so no worker inherits the listener), serves ``127.0.0.1:3128``
@@ -21,14 +24,20 @@ Three roles, one file:
   is one JSON object ``{"nonce", "mode": "cases"|"pytest", "function", "cases", "limits",
   "pytest_path"}``; in *serve* mode the first line is ``{"nonce", "function", "limits"}``, main
   answers ``{"ready": true}``, then every further line ``{"id", "args"}`` is one call, answered by a
-  line carrying the same ``id``. Each job gets two fresh pipes (job in, result out) passed to the
-  zygote with SCM_RIGHTS, so a worker that dies mid-read leaves nothing behind for the next one.
+  line carrying the same ``id``. In *validate* mode (warm validation, ``warm.py``) the first line is
+  ``{"nonce"}``, main answers ``{"ready": true, "pytest": bool}``, then every further line is one
+  candidate's job — ``{"id", "kind": "cases", "function", "cases"}`` or ``{"id", "kind": "pytest"}`` — whose
+  files the host has just placed under the read-only ``/tool``, answered by one line per case (or one
+  pytest line) and an end line, each carrying the job's ``id``. Each job gets two fresh pipes (job in,
+  result out) passed to the zygote with SCM_RIGHTS, so a worker that dies mid-read leaves nothing
+  behind for the next one.
   Main enforces each job's wall-clock limit and the scratch dir's file count (tmpfs ``--size``
   bounds bytes, not inodes) by SIGKILLing the worker, then wipes the scratch dir.
 * **zygote**: forked before the request was read, so its memory holds neither the nonce nor any
-  case. It applies Landlock first (a kernel with Landlock where it cannot be applied → refused), and
-  in serve mode then imports the tool once (the pre-warmed parent; a tool that starts threads when
-  imported is refused; what it calls afterwards is bound before the import, so patching ``os.fork``
+  case. It applies Landlock first (a kernel with Landlock where it cannot be applied → refused); in
+  validate mode it then imports pytest and trusted standard-library modules (never a candidate) and
+  closes every fd but its channel to main; in serve mode it imports the tool once (the pre-warmed
+  parent; a tool that starts threads when imported is refused; what it calls afterwards is bound before the import, so patching ``os.fork``
   and the like at import time does not reach it — ``os.register_at_fork`` hooks still would: the
   tool's import-time code is reviewed code, the same for every call). For each job it forks a worker
   (ahead of the job), reports its pid, waits for it, SIGKILLs
@@ -40,7 +49,9 @@ Three roles, one file:
   the outcome back on its private result pipe. Main and all its descendants are non-dumpable.
 
 So a worker sees only its own case: it cannot learn the nonce, the other cases' inputs, or what an
-earlier case left in the scratch dir; in serve mode no state survives from one call to the next.
+earlier case left in the scratch dir; in serve mode no state survives from one call to the next, and in
+validate mode none from one candidate to the next (main also stops the sandbox when the scratch dir
+cannot be emptied).
 """
 
 from __future__ import annotations
@@ -73,6 +84,8 @@ SCRATCH = "/tmp"  # noqa: S108 - the sandbox's private tmpfs
 WORK = "/tmp/work"  # noqa: S108 - inside that tmpfs
 MIB = 1 << 20
 MAX_DEPTH = 200
+PYTEST_EXTRAS = ("_pytest._argcomplete", "_pytest.config.compat", "pdb", "faulthandler")
+"""Modules a pytest run imports lazily on top of ``_pytest.config.default_plugins``."""
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 TICK_SECONDS = 0.05
@@ -303,6 +316,8 @@ def _prepare(setup: dict[str, Any]) -> bytes:
         _confine(setup)
     except OSError as exc:
         return f"fail landlock {exc}".encode()
+    if setup.get("validate"):
+        return _preload(setup)
     if not setup["serve"]:
         return b"ready"
     os.environ.clear()
@@ -316,6 +331,47 @@ def _prepare(setup: dict[str, Any]) -> bytes:
     return b"ready"
 
 
+def _preload(setup: dict[str, Any]) -> bytes:
+    """Validate mode: import pytest (when asked) and trusted standard-library modules once, in the zygote,
+    before any candidate exists; close every fd a worker must not inherit. ``ready`` or ``ready nopytest``."""
+    os.environ.clear()
+    _apply_limits(setup["limits"], cpu=False)
+    message = b"ready"
+    if setup.get("test_path"):
+        message = b"ready" if _preload_pytest(setup["test_path"]) else b"ready nopytest"
+    for name in setup.get("preload", ()):
+        with contextlib.suppress(Exception):  # a module this interpreter lacks is imported (and fails) per job
+            importlib.import_module(name)
+    keep = {0, 1, 2, setup["ctl"]}
+    for fd in [int(name) for name in _LISTDIR("/proc/self/fd")]:
+        if fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    if len(_LISTDIR("/proc/self/task")) != 1:
+        return b"fail preload a preloaded module started a thread"
+    return message
+
+
+def _preload_pytest(path: str) -> bool:
+    """Import pytest and the plugins a run loads, from ``path``; False when pytest is not there."""
+    saved = list(sys.path)
+    sys.path.append(path)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        if importlib.machinery.PathFinder.find_spec("pytest", [path]) is None:
+            return False
+        import _pytest.config
+        import pytest  # noqa: F401 - imported for the workers forked from here
+
+        for name in [f"_pytest.{plugin}" for plugin in _pytest.config.default_plugins] + list(PYTEST_EXTRAS):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+        return True
+    finally:
+        sys.path[:] = saved  # a case's worker imports from the standard library only, as in run mode
+        os.environ.clear()
+
+
 def _zygote(ctl: socket.socket, setup: dict[str, Any]) -> None:
     """Keep one fresh worker waiting; when it ends, clean up, report, fork the next. Never returns."""
     try:
@@ -327,9 +383,9 @@ def _zygote(ctl: socket.socket, setup: dict[str, Any]) -> None:
         send, limits = ctl.send, setup["limits"]
         env = {name: PROXY_URL for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")
                } if setup["net"] else {}
-        message = _prepare(setup)
+        message = _prepare({**setup, "ctl": ctl.fileno()})
         send(message)
-        if message != b"ready":
+        if not message.startswith(b"ready"):
             return
         _FREEZE()  # workers' collections then leave the zygote's objects (and pages) alone
         while True:
@@ -370,6 +426,7 @@ class Main:
         self.nonce = ""
         self.limit_kb = 0
         self.budget = 0
+        self.pytest = False
 
     def emit(self, body: dict[str, Any]) -> None:
         _write_all(1, f"{self.nonce} {json.dumps(body, allow_nan=False)}\n".encode())
@@ -377,7 +434,8 @@ class Main:
     def ready(self) -> dict[str, Any] | None:
         """None when the zygote is ready, else the refusal to report (``refused``, ``by``)."""
         message = self.ctl.recv(4096).decode("utf-8", "replace")
-        if message == "ready":
+        if message in ("ready", "ready nopytest"):
+            self.pytest = message == "ready"
             _wipe(SCRATCH)  # whatever importing the tool left there
             return None
         _, by, reason = (message.split(" ", 2) + ["", ""])[:3] if message else ("", "zygote", "it died")
@@ -448,6 +506,8 @@ class Main:
             if fd >= 0:
                 os.close(fd)
         _wipe(SCRATCH)  # here, not in the zygote: file names the tool chose must not reach the next worker
+        if _LISTDIR(SCRATCH):
+            raise SystemExit(3)  # a scratch dir that cannot be emptied must not reach the next worker
         _, wait_status, cpu = done.split()
         payload = bytes(got[8:]) if _complete(got) else b""
         return (None if too_big else payload), int(wait_status), float(cpu), why
@@ -549,24 +609,24 @@ class Main:
             self.emit(refused)
             return 0
         if request["mode"] == "pytest":
-            return self._run_pytest(request["pytest_path"], limits)
+            if importlib.machinery.PathFinder.find_spec("pytest", [request["pytest_path"]]) is None:
+                self.emit({"pytest": "missing"})
+                return 0
+            self._run_pytest(request["pytest_path"], limits, {})
+            return 0
         for args in request["cases"]:
             self.call(request["function"], args, limits, {})
         return 0
 
-    def _run_pytest(self, path: str, limits: dict[str, Any]) -> int:
-        if importlib.machinery.PathFinder.find_spec("pytest", [path]) is None:
-            self.emit({"pytest": "missing"})
-            return 0
+    def _run_pytest(self, path: str, limits: dict[str, Any], tag: dict[str, Any]) -> None:
         job = {"kind": "pytest", "pytest_path": path}
         _, wait_status, _, why = self.job(job, float(limits["wall_seconds"]), max_files(limits))
         if why == "files":
-            self.emit({"signal": signal.SIGKILL, "why": "files"})
+            self.emit({**tag, "signal": signal.SIGKILL, "why": "files"})
         elif os.WIFSIGNALED(wait_status):
-            self.emit({"signal": os.WTERMSIG(wait_status)})
+            self.emit({**tag, "signal": os.WTERMSIG(wait_status)})
         else:
-            self.emit({"exit_code": os.waitstatus_to_exitcode(wait_status)})
-        return 0
+            self.emit({**tag, "exit_code": os.waitstatus_to_exitcode(wait_status)})
 
     def serve(self) -> int:
         """Serve mode: a setup line, then one call per line until stdin closes."""
@@ -584,6 +644,33 @@ class Main:
             self.budget = self.limit_kb * 1024
             self.call(function, request["args"], limits, {"id": request["id"]})
         return 0
+
+    def validate(self) -> int:
+        """Validate mode: a setup line, then one job per line — the cases of one candidate, or its pytest
+        run — each answered by its lines (``{"id": N, ...}``) and an end line ``{"id": N, "end": true}``.
+        The host places each job's candidate under /tool (read-only here) before it sends the job."""
+        stdin = sys.stdin.buffer
+        self.nonce = json.loads(stdin.readline())["nonce"]
+        limits = self.setup["limits"]
+        self.limit_kb = int(limits["output_kb"])
+        refused = self.ready()
+        self.emit(refused or {"ready": True, "pytest": self.pytest})
+        if refused is not None:
+            return 0
+        for line in stdin:
+            request = json.loads(line)
+            tag = {"id": request["id"]}
+            self.budget = self.limit_kb * 1024
+            if request["kind"] == "pytest":
+                if self.pytest:
+                    self._run_pytest(self.setup["test_path"], limits, tag)
+                else:
+                    self.emit({**tag, "pytest": "missing"})
+            else:
+                for args in request["cases"]:
+                    self.call(request["function"], args, limits, tag)
+            self.emit({**tag, "end": True})
+        return UNTOUCHED
 
 
 def _kill(pid: int) -> None:
@@ -636,6 +723,8 @@ def main() -> int:
     box = Main(setup)  # forks the zygote: nothing below reaches it or any worker
     if setup["net"] and os.path.exists(EGRESS):
         _egress()
+    if setup.get("validate"):
+        return box.validate()
     return box.serve() if setup["serve"] else box.run()
 
 

@@ -21,6 +21,11 @@ class SandboxSettings:
     """The gid the sandbox runs as when toolfoundry runs as root; dedicated for the same reason."""
     pytest_path: str = "/usr/lib/python3/dist-packages"
     """A directory holding pytest for the sandbox interpreter (Debian's python3-pytest by default)."""
+    warm: bool = True
+    """Validate candidates in warm sandboxes (``warm.py``): pytest imported once per sandbox, each candidate in a
+    fresh worker forked for it, held-out examples in a sandbox of their own. False: a cold sandbox per run."""
+    warm_idle_seconds: float = 300.0
+    """A warm validation sandbox unused for this long is stopped."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -56,7 +56,8 @@ class RunReport:
     cases: tuple[CaseResult, ...]
     """One result per requested case, in request order; fewer than asked means the run broke."""
     exit_code: int | None
-    """The sandbox's exit status (negative: killed by that signal; None: not collected)."""
+    """The sandbox's exit status (negative: killed by that signal; None: not collected); for a run in a warm
+    sandbox, 0 when it ended normally and the sandbox lives on."""
     timed_out: bool
     """True when the wall-clock timeout fired."""
     stdout_tail: str
@@ -102,8 +103,9 @@ class Sandbox(Protocol):
         """Which isolation layers are in force, one line each, for the audit log."""
 
     def run_cases(self, *, code: str, function: str, cases: list[dict[str, JSON]],
-                  permissions: Permissions, limits: Limits) -> RunReport:
-        """Call ``function`` from ``code`` once per args dict in ``cases``; return JSON outputs only."""
+                  permissions: Permissions, limits: Limits, fresh: bool = False) -> RunReport:
+        """Call ``function`` from ``code`` once per args dict in ``cases``; return JSON outputs only.
+        ``fresh``: the cases carry held-out inputs, so they run where no other run has run or will."""
 
     def run_pytest(self, *, code: str, tests: str, limits: Limits) -> TestReport:
         """Run ``tests`` (pytest) against ``code`` as ``tool.py`` and report what happened."""

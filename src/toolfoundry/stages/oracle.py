@@ -1,7 +1,8 @@
 """The oracle: the verdict on a candidate's acceptance examples, computed on the HOST.
 
 Owns :func:`evaluate`, which sends the visible and held-out examples' *args*
-to the sandbox as one run in a host-side random order (so the tool cannot tell which are held out),
+to the sandbox as one run in a host-side random order (so the tool cannot tell which are held out) —
+a run with held-out examples in a sandbox no other run shares (``fresh``, see ``sandbox/warm.py``) —
 puts the outputs back in order, and compares them here. The expected values never enter the
 sandbox. Findings on visible examples carry the input, expected and actual value; a held-out failure
 is reported only as a count. Protocol problems (bad nonce, missing or extra results, truncated
@@ -37,7 +38,7 @@ def evaluate(sandbox: Sandbox, *, code: str, function: str, examples: tuple[Exam
     order = list(range(len(everything)))
     (rng or random.SystemRandom()).shuffle(order)
     report = sandbox.run_cases(code=code, function=function, cases=[everything[k].args for k in order],
-                               permissions=permissions, limits=limits)
+                               permissions=permissions, limits=limits, fresh=bool(holdout))
     results: dict[int, CaseResult] = {order[pos]: case for pos, case in enumerate(report.cases)}
     findings: list[Finding] = []
     failed_visible = [k for k in range(len(examples)) if not _passes(everything[k], results.get(k))]
