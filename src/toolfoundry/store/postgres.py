@@ -6,14 +6,12 @@ same database) — and :func:`translate`, which turns every ``psycopg.Error`` in
 one line naming the database (its URL without the password) and what to do. No store catches
 ``psycopg.Error`` itself.
 
-Connections: every ``PostgresDatabase`` of a process on the same URL and schema shares one pool of at
-most ``pool_size`` connections (never one per thread: a worker's many DBOS threads must not exhaust the
-server's ``max_connections``). A thread waits for a free connection up to the timeout. An idle connection
-the server has dropped (a restart, ``pg_terminate_backend``) is noticed before it is handed out — the
-server wrote to its socket — and replaced; one that fails in use is discarded, the statement fails with
-a one-line error, and the next statement connects afresh. A forked child gets pools of its own and
-never touches its parent's connections. Connections use TCP keepalives, ``autocommit`` (a single
-statement is its own transaction, as with SQLite) and a ``lock_timeout``.
+Connections come from the process's bounded pool (``store/pgpool.py``), shared by every
+``PostgresDatabase`` on the same URL and schema. A connection that was used before and proves dropped
+by the server (a restart, ``pg_terminate_backend``) is replaced and the work tried once more on a fresh
+one, when that is safe: a read, the ``BEGIN`` of a transaction (nothing ran yet), or a write the server
+refused by ending the session (``57P01``–``57P03``: it did not commit). Any other failure is one line,
+and the next statement connects afresh.
 
 Transactions emulate SQLite's ``BEGIN IMMEDIATE``: ``BEGIN`` then ``pg_advisory_xact_lock`` on a key
 named by the caller (``lock``; default one lock for every writer), so read-then-write transactions of the
@@ -26,21 +24,18 @@ import contextlib
 import hashlib
 import os
 import re
-import select
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
-from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
 from toolfoundry.errors import DatabaseError, UsageError
 from toolfoundry.store.dialect import Cursor, DialectName, to_postgres
+from toolfoundry.store.pgpool import Conn, Pool, pool_for, release
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-APPLICATION = "toolfoundry"
-"""The ``application_name`` of toolfoundry's sessions (unless the URL sets one)."""
 
 
 def is_url(target: object) -> bool:
@@ -105,133 +100,6 @@ def read_only(name: str, doing: str) -> DatabaseError:
     return DatabaseError(f"{name} is read-only, and {doing} needs to write it: the home is read-only here")
 
 
-class _Row(tuple[Any, ...]):
-    """A result row like ``sqlite3.Row``: by position, by column name, ``keys()`` and ``dict(row)``."""
-
-    _index: dict[str, int] = {}
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return tuple.__getitem__(self, self._index[key])
-        return tuple.__getitem__(self, key)
-
-    def keys(self) -> list[str]:
-        return list(self._index)
-
-
-_ROW_CLASSES: dict[tuple[str, ...], type[_Row]] = {}
-
-
-def _rows(cursor: Any) -> Callable[[Sequence[Any]], _Row]:
-    """psycopg row factory: each result's rows as ``_Row``\\s knowing its column names."""
-    names = tuple(col.name for col in cursor.description or ())
-    cls = _ROW_CLASSES.get(names)
-    if cls is None:
-        cls = _ROW_CLASSES.setdefault(names, type("Row", (_Row,), {"_index": {n: i for i, n in enumerate(names)}}))
-    return cls
-
-
-Conn = psycopg.Connection[Any]
-
-
-class _Pool:
-    """At most ``size`` connections of this process to one database and schema, shared by every user."""
-
-    def __init__(self, url: str, schema: str, size: int, name: str, timeout: float) -> None:
-        self.url, self.schema, self.size, self.name, self.timeout = url, schema, size, name, timeout
-        self.users = 0
-        self.closed = False
-        self.read_only: bool | None = None
-        self._cond = threading.Condition()
-        self._idle: list[Conn] = []
-        self._open = 0
-
-    def take(self, doing: str) -> Conn:
-        """A healthy connection, opened if none is idle and fewer than ``size`` are open; waits otherwise."""
-        with self._cond:
-            while True:
-                if self.closed:
-                    raise DatabaseError(f"the connections to {self.name} were closed while {doing}")
-                while self._idle:
-                    conn = self._idle.pop()
-                    if _healthy(conn):
-                        return conn
-                    self._discard(conn)
-                if self._open < self.size:
-                    self._open += 1
-                    break
-                if not self._cond.wait(self.timeout):
-                    raise DatabaseError(f"all {self.size} connections this process may open to {self.name} stayed"
-                                        f" busy for {self.timeout:.0f} s while {doing}; raise [database] pool_size")
-        try:
-            return self._connect()
-        except BaseException:
-            with self._cond:
-                self._open -= 1
-                self._cond.notify()
-            raise
-
-    def give(self, conn: Conn) -> None:
-        """Hand a connection back: kept when idle and healthy, else closed."""
-        if not conn.closed and not conn.broken and conn.info.transaction_status != pq.TransactionStatus.IDLE:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute("ROLLBACK")
-        with self._cond:
-            if self.closed or conn.closed or conn.broken or conn.info.transaction_status != pq.TransactionStatus.IDLE:
-                self._discard(conn)
-            else:
-                self._idle.append(conn)
-            self._cond.notify()
-
-    def close(self) -> None:
-        """Close the idle connections (those in use close when handed back: the pool is gone by then)."""
-        with self._cond:
-            self.closed = True
-            idle, self._idle = self._idle, []
-            for conn in idle:
-                self._discard(conn)
-            self._cond.notify_all()
-
-    def _discard(self, conn: Conn) -> None:
-        self._open -= 1
-        with contextlib.suppress(psycopg.Error, OSError):
-            conn.close()
-
-    def _connect(self) -> Conn:
-        given = conninfo_to_dict(self.url)
-        extra: dict[str, Any] = {"connect_timeout": max(2, int(self.timeout)), "keepalives": 1,
-                                 "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
-                                 "application_name": APPLICATION}
-        conn: Conn = psycopg.connect(self.url, autocommit=True, row_factory=_rows,
-                                     **{k: v for k, v in extra.items() if k not in given})
-        try:
-            conn.execute(f'SET search_path TO "{self.schema}"')
-            conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(self.timeout * 1000)}ms",))
-            if self.read_only is None:
-                row = conn.execute("SHOW transaction_read_only").fetchone()
-                self.read_only = row is not None and row[0] == "on"
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-
-def _healthy(conn: Conn) -> bool:
-    """False when the connection is closed, mid-transaction, or the server wrote to it while it sat idle."""
-    if conn.closed or conn.broken or conn.info.transaction_status != pq.TransactionStatus.IDLE:
-        return False
-    try:
-        poller = select.poll()
-        poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
-        return not poller.poll(0)
-    except (OSError, ValueError, psycopg.Error):
-        return False
-
-
-_POOLS: dict[tuple[int, str, str], _Pool] = {}
-_POOLS_LOCK = threading.Lock()
-
-
 class _Translating:
     """The connection a transaction's body sees: the stores' SQL translated, errors as ``DatabaseError``."""
 
@@ -243,6 +111,20 @@ class _Translating:
             return self._conn.execute(to_postgres(sql), tuple(parameters))
         except psycopg.Error as exc:
             raise translate(exc, self._name, self._doing) from None
+
+
+def _dropped(conn: Conn, exc: psycopg.Error) -> bool:
+    """True when ``exc`` says the session is gone (not that the statement was wrong)."""
+    state = exc.sqlstate or ""
+    return isinstance(exc, psycopg.OperationalError) and (conn.closed or conn.broken) and (
+        not state or state.startswith(("08", "57P")))
+
+
+_SESSION_ENDED = ("57P01", "57P02", "57P03")
+"""The server ended the session before answering: the statement did not commit, so a write may be sent again."""
+
+
+T = TypeVar("T")
 
 
 class PostgresDatabase:
@@ -262,12 +144,11 @@ class PostgresDatabase:
         self.schema = schema
         self._timeout = timeout
         self._size = pool_size
-        self._pool: _Pool | None = None
+        self._pool: Pool | None = None
         self._pid = 0
         self._lock = threading.Lock()
         self._local = threading.local()
-        with self._connection("opening it"):
-            pass  # reachable now, or a one-line error now
+        self._run("opening it", lambda conn: None, retry=lambda exc: True)  # reachable now, or one line now
 
     @property
     def read_only(self) -> bool:
@@ -279,14 +160,15 @@ class PostgresDatabase:
     def query(self, sql: str, params: Sequence[Any] = (), *, doing: str = "reading it",
               empty_on: tuple[str, ...] = ()) -> list[Any]:
         """Every row of a query; no rows when the server's message starts with one of ``empty_on``."""
-        with self._connection(doing) as conn:
+        def run(conn: Conn) -> list[Any]:
             try:
                 cur = conn.execute(to_postgres(sql), tuple(params))
-                return cur.fetchall() if cur.description else []
             except psycopg.Error as exc:
                 if empty_on and str(exc).startswith(empty_on):
                     return []
-                raise translate(exc, self.name, doing) from None
+                raise
+            return cur.fetchall() if cur.description else []
+        return self._run(doing, run, retry=lambda exc: True)  # a read may always be asked again
 
     def one(self, sql: str, params: Sequence[Any] = (), *, doing: str = "reading it") -> Any:
         """The first row of a query, or None."""
@@ -297,11 +179,8 @@ class PostgresDatabase:
         """One statement in its own transaction; returns the number of rows it changed."""
         if self.read_only:
             raise read_only(self.name, doing)
-        with self._connection(doing) as conn:
-            try:
-                return conn.execute(to_postgres(sql), tuple(params)).rowcount
-            except psycopg.Error as exc:
-                raise translate(exc, self.name, doing) from None
+        return self._run(doing, lambda conn: conn.execute(to_postgres(sql), tuple(params)).rowcount,
+                         retry=lambda exc: exc.sqlstate in _SESSION_ENDED)
 
     @contextlib.contextmanager
     def transaction(self, *, doing: str = "writing it", lock: str = "write") -> Iterator[_Translating]:
@@ -310,13 +189,16 @@ class PostgresDatabase:
             raise read_only(self.name, doing)
         if getattr(self._local, "conn", None) is not None:
             raise RuntimeError("transactions do not nest")
-        with self._connection(doing) as conn:
-            try:
-                conn.execute("BEGIN")
-                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{int(self._timeout * 1000)}ms",))
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.schema, lock),))
-            except psycopg.Error as exc:
-                raise translate(exc, self.name, doing) from None
+        pool = self._attached()
+
+        def begin(conn: Conn) -> Conn:
+            conn.execute("BEGIN")
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{int(self._timeout * 1000)}ms",))
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.schema, lock),))
+            return conn
+
+        conn = self._run(doing, begin, retry=lambda exc: True, keep=True)  # nothing ran yet: safe to begin again
+        try:
             self._local.conn = conn
             try:
                 yield _Translating(conn, self.name, doing)
@@ -330,6 +212,8 @@ class PostgresDatabase:
                 conn.execute("COMMIT")
             except psycopg.Error as exc:
                 raise translate(exc, self.name, doing) from None
+        finally:
+            pool.give(conn)
 
     def has_table(self, table: str) -> bool:
         """True when the schema holds ``table``."""
@@ -345,45 +229,46 @@ class PostgresDatabase:
         """Let go of the shared pool (its connections close when no database of this process uses it)."""
         with self._lock:
             pool, self._pool = self._pool, None
-            if pool is None or self._pid != os.getpid():
-                return
-        with _POOLS_LOCK:
-            pool.users -= 1
-            if pool.users <= 0:
-                _POOLS.pop((self._pid, pool.url, pool.schema), None)
-                pool.close()
+        if pool is not None and self._pid == os.getpid():
+            release(pool, self._pid)
 
     # ── plumbing ──────────────────────────────────────────────────────────────────────────────
 
-    def _attached(self) -> _Pool:
+    def _attached(self) -> Pool:
         """This process's pool for the URL and schema (joined on first use, again after a fork or close)."""
         with self._lock:
-            if self._pool is not None and self._pid == os.getpid():
-                return self._pool
-            pid = os.getpid()
-            with _POOLS_LOCK:
-                pool = _POOLS.get((pid, self.url, self.schema))
-                if pool is None:
-                    pool = _POOLS[(pid, self.url, self.schema)] = _Pool(self.url, self.schema, self._size,
-                                                                        self.name, self._timeout)
-                pool.size = max(pool.size, self._size)
-                pool.users += 1
-            self._pool, self._pid = pool, pid
-            return pool
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = pool_for(self.url, self.schema, size=self._size, name=self.name, timeout=self._timeout)
+                self._pid = os.getpid()
+            return self._pool
 
-    @contextlib.contextmanager
-    def _connection(self, doing: str) -> Iterator[Conn]:
-        """The thread's transaction connection if it is inside one, else one from the pool for the body."""
+    def _run(self, doing: str, work: Callable[[Conn], T], *, retry: Callable[[psycopg.Error], bool],
+             keep: bool = False) -> T:
+        """``work(conn)`` on the thread's transaction connection, or on a pooled one (handed back unless ``keep``),
+        once more on a fresh connection when a reused one proves dropped and ``retry(exc)`` allows it."""
         held: Conn | None = getattr(self._local, "conn", None)
         if held is not None:
-            yield held
-            return
+            try:
+                return work(held)
+            except psycopg.Error as exc:
+                raise translate(exc, self.name, doing) from None
         pool = self._attached()
-        try:
-            conn = pool.take(doing)
-        except psycopg.Error as exc:
-            raise translate(exc, self.name, doing) from None
-        try:
-            yield conn
-        finally:
-            pool.give(conn)
+        for attempt in (1, 2):
+            try:
+                conn, reused = pool.take(doing)
+            except psycopg.Error as exc:
+                raise translate(exc, self.name, doing) from None
+            try:
+                done = work(conn)
+            except psycopg.Error as exc:
+                pool.give(conn)
+                if attempt == 1 and reused and _dropped(conn, exc) and retry(exc):
+                    continue
+                raise translate(exc, self.name, doing) from None
+            except BaseException:
+                pool.give(conn)
+                raise
+            if not keep:
+                pool.give(conn)
+            return done
+        raise AssertionError("unreachable")
