@@ -30,6 +30,10 @@ def test_a_new_home_records_every_migration_in_order(home: Path) -> None:
     db.close()
 
 
+def columns_of(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+
+
 def as_made_by_release_0_1(home: Path) -> None:
     """Take a home back to 0.1's format: its events hashed by rule 1 (no key), no migrations table, no new columns."""
     from toolfoundry.store.audit import GENESIS, chain_hash
@@ -42,8 +46,19 @@ def as_made_by_release_0_1(home: Path) -> None:
             conn.execute("UPDATE audit_events SET hash = ?, prev_hash = ? WHERE seq = ?", (new, prev, seq))
             prev = new
         conn.execute("DROP TABLE schema_migrations")
-        for table, column in (("requests", "permissions"), ("requests", "proposal"), ("audit_events", "v")):
-            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        release_0_1 = sqlite3.connect(":memory:")  # 0.1's schema is migration 0001's
+        for statement in MIGRATIONS[0].statements():
+            release_0_1.execute(statement)
+        old = {t: columns_of(release_0_1, t) for (t,) in release_0_1.execute("SELECT name FROM sqlite_master"
+                                                                             " WHERE type = 'table'")}
+        release_0_1.close()
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            if table not in old:
+                conn.execute(f"DROP TABLE {table}")  # tables added after 0.1
+                continue
+            for column in columns_of(conn, table):
+                if column not in old[table]:  # columns added after 0.1 (every later migration's)
+                    conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.close()
     (home / "audit.head").write_text(f"{rows[-1][0]} {prev}\n")
 
