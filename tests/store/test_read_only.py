@@ -125,3 +125,19 @@ def test_a_write_on_a_read_only_home_says_the_home_is_read_only(busy_home: tuple
     assert "the home is read-only" in proc.stderr and str(home / "foundry.db") in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert (home / "foundry.db").read_bytes() == before
+
+
+def test_searching_a_read_only_home_whose_index_is_current_only_reads(busy_home: tuple[Path, str]) -> None:
+    home, _ = busy_home
+    search = ("import sys; from toolfoundry.api import Foundry\n"
+              "with Foundry(sys.argv[1]) as f: print(*[m.name for m in f.search('add two numbers')])")
+    proc = run_cli(home, "tools")  # the writable home: brings nothing new, but makes sure the home is settled
+    assert proc.returncode == 0, proc.stderr
+    writable = subprocess.run([sys.executable, "-c", search, str(home)], capture_output=True, text=True, timeout=120)
+    assert writable.returncode == 0 and writable.stdout.split() == ["add"], writable.stderr  # the index is current
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLFOUNDRY_")}
+    proc = subprocess.run(["bwrap", "--dev-bind", "/", "/", "--ro-bind", str(home), str(home), "--",
+                           sys.executable, "-c", search, str(home)], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["add"]

@@ -121,8 +121,14 @@ class ToolIndex:
             self._write(lambda conn: self._delete(conn, name))
 
     def rebuild(self, tools: Iterable[DeployedTool]) -> None:
-        """Make the index hold exactly ``tools`` (the registry's active ones); unchanged rows are not touched."""
+        """Make the index hold exactly ``tools`` (the registry's active ones); unchanged rows are not touched,
+        and an index that is already exact is only read (so searching works on a read-only home)."""
         wanted = {t.ref.name: t for t in tools}
+        with self._lock:
+            have = {r[0]: r[1] for r in self._query("SELECT name, digest FROM tool_search_meta", ())}
+        if have.keys() == wanted.keys() and all(
+                have[n] == _digest(t.ref.version, t.interface.to_json()) for n, t in wanted.items()):
+            return
 
         def sync(conn: sqlite3.Connection) -> None:
             have = dict(conn.execute("SELECT name, digest FROM tool_search_meta").fetchall())
