@@ -26,7 +26,9 @@ def report(exc: typer.TyperException) -> int:
 def one_line(exc: typer.TyperException) -> str:
     """What went wrong and where to look, on one line."""
     ctx = getattr(exc, "ctx", None)
-    path = str(ctx.command_path) if ctx is not None and ctx.command_path else PROGRAM
+    path = PROGRAM
+    if ctx is not None and ctx.command_path:  # named as installed, also when run as `python -m toolfoundry`
+        path = PROGRAM + str(ctx.command_path)[len(str(ctx.find_root().info_name or "")):]
     command = path.partition(" ")[2]
     if type(exc).__name__ == "NoArgsIsHelpError":  # typer has already printed the help on stdout
         names = list(getattr(ctx.command, "commands", {})) if ctx is not None else []
