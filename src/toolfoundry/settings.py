@@ -114,8 +114,8 @@ DEFAULT_TOML = """\
 # Routes: auto (needs examples_min >= 1), human, deny, reviewers (agents; quorum approvals among roles
 # security/correctness/interface, each within timeout_seconds; then: "human" or "deny" when the quorum
 # is not reached; regenerate lets requested changes start a new generation attempt). A human or
-# reviewers rule may say reviewer_role = "NAME": the person who approves must be a principal with that
-# role (`toolfoundry principals add NAME --role reviewer --role NAME`). Examples:
+# reviewers rule may name a reviewer_role: the person who approves must be a principal holding that
+# role (`toolfoundry principals add NAME --role reviewer --role ROLE`). Examples:
 ## [[policy.rules]]
 ## name = "network-needs-security-lead"
 ## when = { net_hosts = true }
