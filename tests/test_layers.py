@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "toolfoundry.stages.policy", "toolfoundry.stages"),
     ("toolfoundry.pipeline",),
     ("toolfoundry.settings",),
+    ("toolfoundry.health",),
     ("toolfoundry.home", "toolfoundry.calls", "toolfoundry.trust", "toolfoundry.batch"),
     ("toolfoundry.api",),
     ("toolfoundry.surfaces",),

@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 from toolfoundry.core import Outcome
 from toolfoundry.errors import Conflict, NotInitialised, SandboxUnavailable, UsageError
 from toolfoundry.forge import init_forge, open_forge
+from toolfoundry.health import refuse_to_paper_over, why_not_open
 from toolfoundry.models.cache import ModelCache
 from toolfoundry.models.types import Model
 from toolfoundry.pipeline.bus import Bus, Listener
@@ -138,8 +139,7 @@ class Home:
     def __init__(self, settings: Settings, *, hold: bool = True) -> None:
         gaps = missing(settings.home)
         if gaps:
-            raise NotInitialised(f"{settings.home} is not a toolfoundry home: {'; '.join(gaps)}; run `toolfoundry"
-                                 f" init` (or pass --home / set TOOLFOUNDRY_HOME)")
+            raise NotInitialised(why_not_open(settings.home, gaps))  # never made, or which part is damaged
         self.settings = settings
         self._hold = hold
         self.progress: Progress = lambda message: None
@@ -152,6 +152,7 @@ class Home:
         home = settings.home
         if home.exists() and not home.is_dir():
             raise UsageError(f"{home} exists and is not a directory; choose another --home")
+        refuse_to_paper_over(home)  # a lost part is restored from a backup, not recreated empty
         created = bool(missing(home))
         try:
             home.mkdir(parents=True, exist_ok=True)

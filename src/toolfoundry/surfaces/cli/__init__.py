@@ -15,11 +15,11 @@ import typer
 from rich.markup import escape
 
 from toolfoundry.errors import ToolfoundryError
-from toolfoundry.surfaces.cli import github, principals, provenance, requests, review, serve, tools, verify
+from toolfoundry.surfaces.cli import doctor, github, principals, provenance, requests, review, serve, tools, verify
 from toolfoundry.surfaces.cli.app import app, err
 from toolfoundry.surfaces.cli.usage import report as report_usage
 
-__all__ = ["app", "github", "main", "principals", "provenance", "requests", "review", "serve", "tools", "verify"]
+__all__ = ["app", "doctor", "github", "main", "principals", "provenance", "requests", "review", "serve", "tools", "verify"]
 
 
 def main() -> None:
