@@ -2,24 +2,33 @@
 
     python bench/run.py [--runs N] [--write BENCHMARKS.md]
 
-Measures, each as median / p90 over repeated runs on one machine in one process:
+Measures, each as median / p90 over repeated runs on one machine in one run:
   * plain in-process call of the tool function (the floor, no isolation at all)
   * fresh bwrap + `python -I -S -c pass` (the cost of any fresh sandbox here: the per-call baseline)
   * a cold `BwrapSandbox.run_cases` of one case (every layer: seccomp, Landlock, rlimits, runner)
   * a warm `WorkerPool.call` (one pre-forked sandbox per tool version), arriving at an idle sandbox,
     and back to back (then also as calls per second)
   * `Foundry.call` of a deployed tool, warm (registry read + hash check + pool call + audit append)
-  * validate a ~50-line tool: contract + checks + tests (pytest) + oracle
+  * validate a ~50-line tool: contract + checks + tests (pytest) + oracle, three ways side by side: cold
+    sandboxes one stage after the other (before issue 11.4, ``[sandbox] warm = false``), warm sandboxes one
+    after the other (what the workflow's two steps do), and warm with tests and oracle at once
+    (``stages.judge.together``); plus each stage of the warm path alone
   * propose → deployed, auto-approved, no model (the whole workflow: DBOS, git, SQLite, sandbox)
+  * ``toolfoundry call`` and ``toolfoundry tools --json`` from a shell: a fresh interpreter per run, wall
+    time including interpreter start, with the bytecode cache written by a first run (the environment's
+    PYTHONDONTWRITEBYTECODE is dropped for these runs: an installed package has its .pyc files), beside a
+    bare ``python -c pass``; and the packages ``tools --json`` imports, by ``-X importtime``
 The machine is shared and noisy: compare medians and ratios, not single numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -29,11 +38,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from toolfoundry.api import Foundry
-from toolfoundry.core import Candidate, Example, Permissions
+from toolfoundry.core import Candidate, Example, Permissions, Verdict
 from toolfoundry.sandbox.bwrap import BwrapSandbox
 from toolfoundry.sandbox.pool import WorkerPool
+from toolfoundry.sandbox.types import Limits
 from toolfoundry.settings import load as load_settings
-from toolfoundry.stages import checks, contract, oracle
+from toolfoundry.stages import checks, contract, oracle, tests
+from toolfoundry.stages.judge import together
 
 TOOL = '''"""Text statistics, about fifty lines: a realistic small tool."""
 
@@ -93,6 +104,7 @@ EXAMPLES = (
 )
 
 
+Row = tuple[str, list[float], str]
 IDLE_PAUSE = 0.02
 """Seconds between warm calls in the "idle sandbox" rows: agents call tools between model turns."""
 
@@ -120,11 +132,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--write", type=Path, help="write the results into this markdown file")
     ns = parser.parse_args()
-    rows: list[tuple[str, list[float], str]] = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="tf-bench-") as tmp:
         settings = load_settings(Path(tmp) / "home", {}, user="bench")
         Foundry.init(settings)
         sandbox = BwrapSandbox(settings.sandbox)
+        cold = BwrapSandbox(dataclasses.replace(settings.sandbox, warm=False))
         with Foundry(settings) as foundry:
             namespace: dict[str, object] = {}
             exec(compile(TOOL, "tool.py", "exec"), namespace)  # noqa: S102 — our own benchmark tool, the floor
@@ -141,8 +154,8 @@ def main() -> None:
             args = {"text": "The cat sat. The cat ran!"}
             limits = settings.call_limits
             rows.append(("cold BwrapSandbox.run_cases, 1 case, every layer", measure(
-                lambda: sandbox.run_cases(code=TOOL, function="text_stats", cases=[args],
-                                                  permissions=Permissions(), limits=limits), ns.runs),
+                lambda: cold.run_cases(code=TOOL, function="text_stats", cases=[args],
+                                               permissions=Permissions(), limits=limits), ns.runs),
                 "what a fresh hardened sandbox per call would cost"))
             pool = WorkerPool(sandbox, settings.pool)
             key = ("text_stats", 1, hashlib.sha256(TOOL.encode()).hexdigest())
@@ -164,16 +177,7 @@ def main() -> None:
                 lambda: foundry.call("text_stats", args), runs, 3, IDLE_PAUSE),
                 "+ registry read, sha256 check, schema checks, audit append"))
 
-            def validate() -> None:
-                spec, v = contract.stage(TOOL)
-                assert spec is not None and v.ok
-                assert checks.run_checks(TOOL, spec, Candidate(code=TOOL).permissions).ok
-                assert sandbox.run_pytest(code=TOOL, tests=TESTS, limits=settings.test_limits).exit_code == 0
-                assert oracle.evaluate(sandbox, code=TOOL, function=spec.function, examples=EXAMPLES,
-                                       holdout=(), permissions=Candidate(code=TOOL).permissions,
-                                       limits=settings.test_limits).ok
-            rows.append(("validate a 50-line tool (contract+checks+tests+oracle)", measure(validate, ns.runs),
-                         "target p50 ≤ 300 ms"))
+            rows += validate_rows(sandbox, cold, settings.test_limits, ns.runs)
             counter = iter(range(10_000))
 
             def propose() -> None:
@@ -182,10 +186,95 @@ def main() -> None:
                 assert result.status == "deployed", result.to_json()
             rows.append(("propose → deployed (auto-approved, no model, no pytest)", measure(propose, ns.runs, 1),
                          "target p50 ≤ 1 s"))
-    report = render(rows, ns.runs)
+            sandbox.close()
+        cli, imported = cli_rows(settings.home, ns.runs)
+        rows += cli
+    report = render(rows, ns.runs) + imported
     print(report)
     if ns.write:
         ns.write.write_text(report, encoding="utf-8")
+
+
+def validate_rows(warm: BwrapSandbox, cold: BwrapSandbox, limits: Limits, runs: int) -> list[Row]:
+    """The validate rows: cold and warm, one after the other and at once, and each part of the warm path."""
+    spec, v = contract.stage(TOOL)
+    assert spec is not None and v.ok
+    permissions = Candidate(code=TOOL).permissions
+
+    def run_tests(box: BwrapSandbox) -> Callable[[], Verdict]:
+        return lambda: tests.run_tests(box, code=TOOL, tests=TESTS, limits=limits)
+
+    def run_oracle(box: BwrapSandbox) -> Callable[[], Verdict]:
+        assert spec is not None
+        return lambda: oracle.evaluate(box, code=TOOL, function=spec.function, examples=EXAMPLES, holdout=(),
+                                       permissions=permissions, limits=limits)
+
+    def static() -> None:
+        found, verdict = contract.stage(TOOL)
+        assert found is not None and verdict.ok
+        assert checks.run_checks(TOOL, found, permissions).ok
+
+    def validate(box: BwrapSandbox, at_once: bool) -> Callable[[], None]:
+        def run() -> None:
+            static()
+            if at_once:
+                verdicts = together(run_tests(box), run_oracle(box))
+            else:
+                verdicts = (run_tests(box)(), run_oracle(box)())
+            assert all(v.ok for v in verdicts), verdicts
+        return run
+
+    return [
+        ("validate a 50-line tool: cold sandboxes, one stage after the other (before)",
+         measure(validate(cold, False), runs), "`[sandbox] warm = false`"),
+        ("validate a 50-line tool: warm sandboxes, one stage after the other",
+         measure(validate(warm, False), runs), "the workflow's two steps today"),
+        ("validate a 50-line tool: warm sandboxes, tests ∥ oracle (after)", measure(validate(warm, True), runs),
+         "target p50 ≤ 150 ms"),
+        ("… of which contract + checks (ruff, bandit, mypy, AST rules)", measure(static, runs), "in process"),
+        ("… of which tests: pytest, 2 tests, warm sandbox", measure(run_tests(warm), runs), "a fresh fork each"),
+        ("… of which oracle: 3 examples, warm sandbox", measure(run_oracle(warm), runs), "a fresh fork each case"),
+        ("… tests: pytest, 2 tests, cold sandbox (before)", measure(run_tests(cold), runs), "for comparison"),
+        ("… oracle: 3 examples, cold sandbox (before)", measure(run_oracle(cold), runs), "for comparison"),
+    ]
+
+
+def cli_rows(home: Path, runs: int) -> tuple[list[Row], str]:
+    """``toolfoundry call`` and ``tools --json`` from a shell, and what ``tools --json`` imports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLFOUNDRY_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(home.parent / "pycache")  # the bench's own cache: the tree stays untouched
+    python = sys.executable
+    tool = [python, "-m", "toolfoundry"]
+    commands = [
+        ("python -c pass (interpreter start, site)", [python, "-c", "pass"], "reference"),
+        ("`toolfoundry tools --json` from a shell", [*tool, "tools", "--json", "--home", str(home)],
+         "target p50 ≤ 200 ms"),
+        ("`toolfoundry call` from a shell", [*tool, "call", "text_stats", "--args", '{"text": "The cat sat."}',
+                                              "--home", str(home)], "target p50 ≤ 250 ms; a cold sandbox each"),
+    ]
+    rows: list[Row] = []
+    for name, argv, note in commands:
+        def once(argv: list[str] = argv) -> None:
+            subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+        rows.append((name, measure(once, runs, 2), note))
+    done = subprocess.run([python, "-X", "importtime", *tool[1:], "tools", "--json", "--home", str(home)], env=env,
+                          check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return rows, importtime_summary(done.stderr)
+
+
+def importtime_summary(text: str) -> str:
+    """The top-level packages ``-X importtime`` shows, by total self time, as a markdown paragraph."""
+    totals: dict[str, int] = {}
+    for line in text.splitlines():
+        match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
+        if match:
+            top = match[2].split(".")[0]
+            totals[top] = totals.get(top, 0) + int(match[1])
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    shown = ", ".join(f"{name} {us / 1000:.1f}" for name, us in ranked[:12])
+    return (f"\n`python -X importtime -m toolfoundry tools --json` (one run, after the rows above): "
+            f"{len(totals)} top-level packages, {sum(totals.values()) / 1000:.0f} ms of import time in all; "
+            f"the largest (ms, self time summed per package): {shown}.\n")
 
 
 def render(rows: list[tuple[str, list[float], str]], runs: int) -> str:
@@ -205,4 +294,4 @@ def render(rows: list[tuple[str, list[float], str]], runs: int) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
