@@ -18,15 +18,15 @@ import hmac
 import json
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from toolfoundry.core import JSON
 from toolfoundry.errors import AccessDenied, UsageError
-from toolfoundry.store.db import Database, migrate
+from toolfoundry.store.db import connect_database, migrate
+from toolfoundry.store.dialect import AnyDatabase
 
 Kind = Literal["human", "agent"]
 ROLES = ("requester", "reviewer", "admin")
@@ -179,8 +179,9 @@ def allowed_scopes(p: Principal) -> tuple[str, ...]:
 class Principals:
     """The ``principals`` and ``tokens`` tables."""
 
-    def __init__(self, db_path: Path) -> None:
-        self._db = Database(db_path)
+    def __init__(self, db: Path | str | AnyDatabase) -> None:
+        """``db``: the SQLite file, a ``postgresql://`` URL, or an open database (the home's, as the ledger's)."""
+        self._db = connect_database(db)
         migrate(self._db)
 
     def any(self) -> bool:
@@ -348,7 +349,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _principal(row: sqlite3.Row) -> Principal:
+def _principal(row: Any) -> Principal:
     keys = tuple(Key(public=k["public"], fingerprint=k["fingerprint"], purpose=k.get("purpose", "review"),
                      path=k.get("path")) for k in json.loads(row["keys"]))
     return Principal(name=row["name"], kind=row["kind"], roles=tuple(json.loads(row["roles"])),
@@ -356,6 +357,6 @@ def _principal(row: sqlite3.Row) -> Principal:
                      created=row["created"], created_by=row["created_by"], revoked=row["revoked"])
 
 
-def _token(row: sqlite3.Row) -> Token:
+def _token(row: Any) -> Token:
     return Token(id=row["id"], principal=row["principal"], scopes=tuple(json.loads(row["scopes"])),
                  created=row["created"], expires=row["expires"], revoked=row["revoked"])

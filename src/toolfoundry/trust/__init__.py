@@ -20,6 +20,7 @@ from toolfoundry.errors import AccessDenied
 from toolfoundry.pipeline.parts import Parts
 from toolfoundry.settings import Settings
 from toolfoundry.store.principals import Identity, Kind, Principal, Principals, Token
+from toolfoundry.store.stores import database
 from toolfoundry.trust import admin, approvals, records
 from toolfoundry.trust.approvals import Asked, risk_class
 from toolfoundry.trust.records import Record
@@ -35,7 +36,7 @@ class Trust:
     def __init__(self, settings: Settings, parts: Parts, *, token: str | None = None) -> None:
         self._settings = settings
         self._parts = parts
-        self.store = Principals(settings.db)
+        self.store = Principals(database(settings.home, settings.database))  # beside the ledger: SQLite or PostgreSQL
         self._identity = self.store.authenticate(token) if token else None
 
     @property
