@@ -16,17 +16,20 @@ import json
 import threading
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from toolfoundry.core import JSON, CallResult, Interface
 from toolfoundry.errors import TamperedTool, UsageError
 from toolfoundry.pipeline import attest
 from toolfoundry.pipeline.parts import Parts
-from toolfoundry.sandbox.pool import WorkerPool
 from toolfoundry.sandbox.settings import PoolSettings
 from toolfoundry.sandbox.types import Limits, RunReport
 from toolfoundry.stages.contract import validate
 from toolfoundry.store.registry import DeployedTool
 from toolfoundry.toolfile import code_digest
+
+if TYPE_CHECKING:
+    from toolfoundry.sandbox.pool import WorkerPool
 
 
 class Calls:
@@ -84,6 +87,8 @@ class Calls:
         return loaded.tool, loaded.code
 
     def _warm(self) -> WorkerPool:
+        from toolfoundry.sandbox.pool import WorkerPool  # a process that only lists tools never needs it
+
         with self._lock:
             if self._pool is None:
                 self._pool = WorkerPool(self._parts.sandbox, self._pool_settings)

@@ -8,9 +8,26 @@ nonce-line protocol), ``runner.py`` (the trusted in-sandbox harness, stdlib only
 ``landlock.py`` (the filter layers), ``serving.py`` and ``pool.py`` (warm sandboxes for calls), and
 ``netproxy.py`` / ``netrules.py`` / ``nethttp.py`` / ``netfwd.py`` (egress for tools with approved
 network hosts: the host proxy, its allow rules, its HTTP parsing, and the in-sandbox forwarder). It
-never judges results: that is ``stages/oracle.py``.
+never judges results: that is ``stages/oracle.py``. ``channel.py`` is the host's end of a sandbox that
+stays up, shared by ``serving.py`` and ``warm.py`` (warm sandboxes for validation).
+
+Importing the package (or one of its modules) does not import ``bwrap.py``: ``BwrapSandbox`` is loaded
+on first use, so a command that only reads settings or the registry pays for none of it.
 """
 
-from toolfoundry.sandbox.bwrap import BwrapSandbox
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from toolfoundry.sandbox.bwrap import BwrapSandbox
 
 __all__ = ["BwrapSandbox"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BwrapSandbox":
+        from toolfoundry.sandbox.bwrap import BwrapSandbox
+
+        return BwrapSandbox
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

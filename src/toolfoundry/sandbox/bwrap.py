@@ -45,12 +45,12 @@ from toolfoundry.errors import SandboxUnavailable
 from toolfoundry.sandbox import landlock, protocol, seccomp
 from toolfoundry.sandbox.jail import MERGED_USR, Jail, jail_argv
 from toolfoundry.sandbox.launcher import ERROR_LINE_MAX, TAIL_CHARS, Capture, Completed, Launch, launch
-from toolfoundry.sandbox.netproxy import EgressProxy, NetLog
 from toolfoundry.sandbox.settings import SandboxSettings
 from toolfoundry.sandbox.staging import staged, staging_dir, under, usable
 from toolfoundry.sandbox.types import Limits, RunReport, TestReport
 
 if TYPE_CHECKING:
+    from toolfoundry.sandbox.netproxy import NetLog
     from toolfoundry.sandbox.warm import WarmValidation
 
 HARNESS_FILES = (Path(__file__).with_name("runner.py"), Path(__file__).with_name("landlock.py"))
@@ -264,7 +264,10 @@ def prepared(ready: _Ready, settings: SandboxSettings, files: dict[str, str], *,
     with contextlib.ExitStack() as stack:
         log: NetLog | None = None
         sockets: tuple[tuple[str, str], ...] = ()
-        if net:  # this sandbox's own proxy: started here, stopped when the run or the sandbox ends
+        if net:  # this sandbox's own proxy: started here, stopped when the run or the sandbox ends (the module
+            # is imported only here: only a tool with network hosts needs it)
+            from toolfoundry.sandbox.netproxy import EgressProxy, NetLog
+
             log = NetLog()
             proxy = stack.enter_context(EgressProxy(permissions.net_hosts, on_refusal=log.add))
             sockets = ((str(proxy.start()), EGRESS_SOCKET),)

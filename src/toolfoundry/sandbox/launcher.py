@@ -29,8 +29,10 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from toolfoundry.sandbox.netproxy import NetLog
+if TYPE_CHECKING:
+    from toolfoundry.sandbox.netproxy import NetLog
 
 GRACE_SECONDS = 1.0
 CHUNK = 1 << 16
