@@ -102,3 +102,13 @@ def test_the_requester_cannot_approve_in_the_ui_either(people: People, tmp_path:
         refused = c.post(f"/requests/{rid}/approve", data={"csrf": csrf(page.text)}, headers={"origin": BASE})
     assert refused.status_code == 409 and "bob requested" in refused.text and "cannot review it" in refused.text
     assert status(people, rid) == "pending_review"
+
+
+def test_toolfoundry_ui_prints_a_link_only_for_a_reviewer(people: People) -> None:
+    from toolfoundry.surfaces.web.app import login_hint
+    for reviewer, expect in (("alice", "log in as alice with this one-time link: http://127.0.0.1:8765/login?code="),
+                             ("operator", "no login link (no principal named 'operator'"),
+                             ("", "log in with a reviewer's token")):
+        app = create_app(make_settings(people.home, user="operator"), reviewer=reviewer)
+        with TestClient(app, base_url=BASE):
+            assert login_hint(app, "127.0.0.1", 8765).startswith(expect), reviewer

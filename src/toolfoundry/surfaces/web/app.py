@@ -274,6 +274,17 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in fields.items()}
 
 
+def login_hint(app: FastAPI, host: str, port: int) -> str:
+    """How to log in, as ``toolfoundry ui`` prints it: a one-time link for its reviewer, when they may review."""
+    ui = app.state.ui
+    if not ui.reviewer:
+        return "log in with a reviewer's token"
+    try:
+        return f"log in as {ui.reviewer} with this one-time link: http://{host}:{port}{ui.sessions.link(ui.reviewer)}"
+    except AccessDenied as exc:
+        return f"no login link ({exc}); log in with a reviewer's token, or start it with --as REVIEWER"
+
+
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8765, reviewer: str | None = None,
           insecure_bind: bool = False, say: Callable[[str], None] = print) -> None:
     """Run the review UI with uvicorn until interrupted. A non-loopback host needs ``insecure_bind``."""
@@ -286,8 +297,5 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8765, revi
     allowed = None if wildcard else LOOPBACK_NAMES | {host.strip("[]").lower()}
     app = create_app(settings, reviewer=reviewer, allowed_hosts=allowed)
     import uvicorn
-    ui = app.state.ui
-    say(f"toolfoundry review UI on http://{host}:{port}/ (Ctrl-C to stop); log in as {ui.reviewer} with this"
-        f" one-time link: http://{host}:{port}{ui.sessions.link(ui.reviewer)}" if ui.reviewer else
-        f"toolfoundry review UI on http://{host}:{port}/ (Ctrl-C to stop); log in with a reviewer's token")
+    say(f"toolfoundry review UI on http://{host}:{port}/ (Ctrl-C to stop); {login_hint(app, host, port)}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
