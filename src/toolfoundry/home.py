@@ -16,7 +16,6 @@ so a long-lived process never keeps the CLI waiting. It does not sequence stages
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import threading
@@ -98,6 +97,8 @@ T = TypeVar("T")
 
 def off_loop(work: Callable[[], T]) -> T:
     """``work()`` here, or on a thread of its own when this thread runs an event loop; its exception is re-raised."""
+    import asyncio  # here: a command that never reaches an event loop does not import it
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
