@@ -113,10 +113,48 @@ def test_unusable_output_is_a_finding_not_a_crash(gen: Foundry, server: FakeOpen
     assert "generate.no-code" in server.requests[2]["messages"][-1]["content"]
 
 
-def test_an_unusable_spec_rejects_the_request(gen: Foundry, server: FakeOpenAIServer) -> None:
-    server.add(Reply.text('{"name": "Bad Name!", "signature": "x"}'))
+def test_an_unusable_spec_is_asked_for_again_and_then_rejects_the_request(
+        gen: Foundry, server: FakeOpenAIServer) -> None:
+    server.add(*[Reply.text('{"name": "Bad Name!", "signature": "x"}') for _ in range(3)])
     outcome = gen.request("something", examples=EXAMPLES)
-    assert outcome.status == "rejected" and outcome.stages[0].findings[0].code == "generate.bad-spec"
+    assert outcome.status == "rejected" and "spec was unusable after 3 attempt(s)" in outcome.reason
+    assert [s.stage for s in outcome.stages] == ["spec"] * 3
+    assert outcome.stages[0].findings[0].code == "generate.bad-spec"
+    retry = server.requests[1]["messages"]
+    assert retry[-2]["role"] == "assistant" and "Bad Name!" in retry[-2]["content"]
+    assert "could not be used" in retry[-1]["content"] and "snake_case" in retry[-1]["content"]
+
+
+def test_a_spec_fixed_on_the_second_try_goes_on_to_generation(gen: Foundry, server: FakeOpenAIServer) -> None:
+    server.add(Reply.text('<think>The user wants {"name": "draft"}.</think>{"name": "c_to_f", "signature":'
+                          ' "(arg: float, ...) -> float", "description": "d"}'),
+               Reply.text(f"```json\n{SPEC}\n```"), reply_with(RIGHT))
+    outcome = gen.request("convert Celsius to Fahrenheit", examples=EXAMPLES)
+    assert outcome.status == "deployed", outcome.to_json()
+    assert "'...'" in server.requests[1]["messages"][-1]["content"]
+
+
+def test_a_spec_reply_that_holds_a_valid_tool_is_taken_as_the_first_candidate(
+        gen: Foundry, server: FakeOpenAIServer) -> None:
+    server.add(reply_with(RIGHT))
+    outcome = gen.request("convert Celsius to Fahrenheit", examples=EXAMPLES)
+    assert outcome.status == "deployed" and outcome.tool is not None and outcome.tool.name == "c_to_f"
+    assert len(server.requests) == 1  # no second call: the spec came from the code's contract
+    assert gen.call("c_to_f", {"celsius": 100}).result == 212
+
+
+def test_a_reply_cut_off_at_the_token_limit_asks_for_a_shorter_one(home: Path, server: FakeOpenAIServer) -> None:
+    (home / "toolfoundry.toml").write_text("[generation]\nmax_tokens = 300\n")
+    server.add(Reply.text(SPEC), Reply.text(f"```python\n{RIGHT[:60]}", finish_reason="length"),
+               Reply.text(f"```python\n{RIGHT}```\n```python\n{TESTS}assert c_to_f(1", finish_reason="length"))
+    with Foundry(settings_for(home, server)) as f:  # type: ignore[arg-type]
+        outcome = f.request("convert Celsius to Fahrenheit", examples=EXAMPLES)
+    assert outcome.status == "deployed", outcome.to_json()
+    assert all(r.get("max_tokens") == 300 for r in server.requests)
+    first, second = [s for s in outcome.stages if s.stage == "generate"]
+    assert first.findings[0].code == "generate.truncated" and "300 tokens" in first.findings[0].message
+    assert "generate.truncated" in server.requests[2]["messages"][-1]["content"]
+    assert second.ok and second.findings[0].code == "generate.tests-cut-off"  # the cut tests were dropped
 
 
 def test_a_deployed_tool_that_fits_is_returned_instead_of_a_duplicate(
@@ -178,3 +216,81 @@ def test_blocking_findings_come_first_when_the_list_is_cut() -> None:
     many = [Finding(code=f"mypy.w{i}", message="x", severity="warning") for i in range(30)]
     text = format_findings([*many, Finding(code="oracle.mismatch", message="m")], limit=3)
     assert text.splitlines()[0] == "- [oracle.mismatch]: m" and len(text.splitlines()) == 3
+
+
+def test_parse_code_splits_one_block_holding_both_files_and_skips_reasoning() -> None:
+    reply = (f"<think>I'll write ```python\ndef wrong(): pass\n``` first.</think>\n```python\n# tool.py\n{RIGHT}\n"
+             f"# test_tool.py\nfrom c_to_f import c_to_f\n\n\ndef test_zero():\n    assert c_to_f(0) == 32\n```\n")
+    tool, tests, findings = parse_code(reply)
+    assert tool is not None and "wrong" not in tool and "def c_to_f" in tool and "test_zero" not in tool
+    assert tests is not None and tests.startswith("from tool import c_to_f")  # the import was fixed
+    assert [f.code for f in findings] == ["generate.test-import"]
+
+
+def test_a_pytest_import_under_main_does_not_make_a_module_tests() -> None:
+    module = RIGHT + '\n\nif __name__ == "__main__":\n    import pytest\n    pytest.main()\n'
+    tool, tests, _ = parse_code(f"```python\n{module}```\n```python\n{TESTS}```")
+    assert tool == module and tests == TESTS
+
+
+def test_parse_spec_rejects_placeholders_and_parameters_the_examples_do_not_use() -> None:
+    def problems(signature: str, name: str = "c_to_f") -> str:
+        spec, findings = parse_spec(json.dumps({"name": name, "signature": signature, "description": "d"}), EXAMPLES)
+        assert spec is None
+        return findings[0].message
+    assert "'...'" in problems("(arg: float, ...) -> float")
+    assert "lacks parameter(s) celsius" in problems("(arg: float) -> float")
+    assert "not a Python parameter list" in problems("(celsius: float -> float")
+    assert "placeholder" in problems("(celsius: float) -> float", name="snake_case_tool_name")
+    assert parse_spec(SPEC, EXAMPLES)[0] is not None
+
+
+PROBE = Path(__file__).resolve().parent.parent / "fixtures" / "transcripts" / "probe"
+
+
+def probe(name: str) -> tuple[str, str | None]:
+    """A real reply of a local model (Qwen2.5-Coder via llama_cpp.server), recorded in the probe of issue 13."""
+    exchange = json.loads((PROBE / f"{name}.json").read_text())
+    return exchange["reply"]["content"], exchange["finish_reason"]
+
+
+@pytest.mark.parametrize(("name", "has_tests", "codes"), [
+    ("q15-pinned-vowels-generate", True, []),  # both files in one block, split at '# test_tool.py'
+    ("q15-as-is-vowels-generate", True, ["generate.test-import"]),  # `from vowel_counter import`, pytest under main
+    ("q15-pinned-roman-generate", True, []),  # a test block that loops to the token limit, cut between lines
+    ("q15-tuned-vowels-generate", False, ["generate.tests-cut-off"]),  # cut inside a line of the tests
+    ("q05-pinned-roman-generate", True, ["generate.tests-in-module"]),  # tests as functions inside the module
+])
+def test_real_replies_of_a_local_model_yield_a_tool_module_that_meets_the_contract(
+        name: str, has_tests: bool, codes: list[str]) -> None:
+    from toolfoundry.stages.contract import parse_tool
+    reply, finish = probe(name)
+    tool, tests, findings = parse_code(reply, finish)
+    assert tool is not None and (tests is not None) == has_tests and [f.code for f in findings] == codes
+    spec, problems = parse_tool(tool)
+    assert spec is not None, problems
+    if tests is not None:
+        assert "from tool import" in tests
+
+
+def test_a_real_reply_with_the_placeholder_signature_is_a_contract_finding_for_the_next_attempt() -> None:
+    from toolfoundry.stages.contract import parse_tool
+    tool, _, _ = parse_code(*probe("q15-pinned-luhn-generate"))
+    assert tool is not None and "def luhn_checksum_tool(arg: str, ...)" in tool
+    assert parse_tool(tool)[1][0].code == "contract.syntax"
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("q05-pinned-slugify-spec", "placeholder"),  # "snake_case_tool_name" copied from the prompt
+    ("q05-pinned-vowels-spec", "placeholder"),  # "vowel_counter_tool_name"
+    ("q15-pinned-luhn-spec", "'...'"),  # "(arg: str, ...) -> bool"
+])
+def test_real_spec_replies_that_copy_the_prompts_placeholders_are_sent_back(name: str, problem: str) -> None:
+    spec, findings = parse_spec(probe(name)[0])
+    assert spec is None and problem in findings[0].message
+
+
+def test_a_real_spec_reply_in_a_json_fence_is_read() -> None:
+    spec, findings = parse_spec(probe("q15s2-pinned-c2f-spec")[0],
+                                (Example(args={"celsius": 100}, expect=212),))
+    assert spec is not None and spec.name == "celsius_to_fahrenheit" and findings == []

@@ -107,6 +107,14 @@ def test_malformed_output_is_an_abstention_that_says_why(reply: str, problem: st
     assert vote.verdict == "abstain" and problem in vote.reasons[0][1]
 
 
+def test_an_unreadable_answer_is_asked_for_again_with_what_was_wrong() -> None:
+    reviewer = agent("security", "<think>It looks fine.</think> LGTM!", answer("approve"))
+    vote = reviewer.review(SUBJECT)
+    assert vote.verdict == "approve"
+    retry = reviewer.model.received[1]  # type: ignore[attr-defined]
+    assert retry[-2].content.endswith("LGTM!") and "no JSON object with a 'verdict'" in retry[-1].content
+
+
 def test_a_failing_model_is_an_abstention_with_its_error() -> None:
     vote = agent("security").review(SUBJECT)  # an empty script: the model raises ModelError
     assert vote.verdict == "abstain" and "model failed" in vote.reasons[0][1]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from dbos import DBOS
 
@@ -24,6 +24,7 @@ from toolfoundry.core import (
     Finding,
     Need,
     Outcome,
+    Permissions,
     Proposal,
     ReviewDecision,
     Status,
@@ -35,10 +36,34 @@ from toolfoundry.core import (
 from toolfoundry.models.types import Message, Usage
 from toolfoundry.pipeline import attest, events, pulls
 from toolfoundry.pipeline.parts import Parts
-from toolfoundry.stages import checks, contract, oracle, policy, tests
+from toolfoundry.stages import checks, contract, generate, oracle, policy, tests
 from toolfoundry.stages.assess import assess
+from toolfoundry.stages.generate import DraftSpec
 from toolfoundry.stages.review import QuorumResult, ReviewSubject, reviewers_for, run_quorum
 from toolfoundry.toolfile import code_digest, tool_files
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelReply:
+    """What a generation call returned: the text, its tokens, and why the model stopped."""
+
+    text: str
+    """The reply's text."""
+    usage: Usage
+    """Its tokens."""
+    finish_reason: str | None = None
+    """``stop``, ``length`` (cut off at the token limit), ... as the backend reported it."""
+
+
+def tool_in_reply(text: str) -> DraftSpec | None:
+    """The spec of a valid tool module a reply already holds (asked for a spec, a model may answer with the
+    tool itself): its name, signature and docstring read by the contract; no permissions. None: no such module."""
+    code, _, _ = generate.parse_code(text)
+    spec, _ = contract.parse_tool(code) if code is not None else (None, [])
+    if spec is None:
+        return None
+    return DraftSpec(name=spec.name, signature=spec.signature, description=spec.description or spec.module_doc
+                     or spec.name, permissions=Permissions())
 
 
 def sha256(text: str) -> str:
@@ -220,16 +245,21 @@ class Steps:
                                     candidates=tuple(m.name for m in found.candidates)))
         return tool.ref if tool else None
 
+    @property
+    def max_tokens(self) -> int | None:
+        """``[generation] max_tokens`` for each generation call; None: the backend's default."""
+        return self.parts.generation.max_tokens or None
+
     @DBOS.step()
-    def model(self, rid: str, purpose: str, messages: list[Message], call: int, model: str) -> tuple[str, Usage]:
+    def model(self, rid: str, purpose: str, messages: list[Message], call: int, model: str) -> ModelReply:
         """One model call; the prompt and response hashes and the usage go into the audit log."""
-        completion = self.parts.models(model).complete(messages)
+        completion = self.parts.models(model).complete(messages, max_tokens=self.max_tokens)
         text = completion.message.content
         self.record(events.ModelCalled(
             request_id=rid, purpose=purpose, call=call, model=completion.model,
             prompt_sha256=sha256(json.dumps([[m.role, m.content] for m in messages])),
             response_sha256=sha256(text), usage=completion.usage))
-        return text, completion.usage
+        return ModelReply(text=text, usage=completion.usage, finish_reason=completion.finish_reason)
 
     # ── deliver ────────────────────────────────────────────────────────────────────────────────
 

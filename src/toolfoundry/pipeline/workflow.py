@@ -5,12 +5,14 @@
                                                                              └─▶ (reviewers) quorum ─▶ deliver
                                                                                   | pending_review | rejected
     generate: open ─▶ assess ─┬─▶ (a deployed tool fits) closed
-                              └─▶ spec ─▶ [write ─▶ contract ─▶ checks ─▶ tests ─▶ oracle]×≤N ─▶ policy ─▶ PR ─▶ …
+                              └─▶ [spec]×≤N ─▶ [write ─▶ contract ─▶ checks ─▶ tests ─▶ oracle]×≤N ─▶ policy ─▶ PR ─▶ …
     deliver:  review ─▶ merge ─▶ load ─▶ closed
 
-The one loop back is generate's refine loop: a candidate that fails — its checks, tests or oracle, or
-reviewer agents under a rule with ``regenerate = true`` — is rewritten with the findings, at most
-``max_attempts`` times and within the request's token budget.
+Generate loops back twice, each time at most ``max_attempts`` times and within the request's token
+budget: a spec reply that cannot be used is asked for again with what was wrong (a reply that already
+holds a valid tool module is taken as the first candidate, its spec read from the code); and a candidate
+that fails — its parse, checks, tests or oracle, or reviewer agents under a rule with ``regenerate =
+true`` — is rewritten with the findings.
 
 :class:`Pipeline` is a DBOS configured instance: its workflows are methods, and its steps
 (``steps.py``) work with the parts it was built with, so nothing is global. Requests run from the
@@ -23,7 +25,9 @@ toolfoundry process next launches the home's workflows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
+from itertools import count
 
 from dbos import DBOS, DBOSConfiguredInstance
 
@@ -43,7 +47,7 @@ from toolfoundry.models.types import Usage
 from toolfoundry.pipeline import events
 from toolfoundry.pipeline.names import INSTANCE, QUEUE, deliver_id, new_request_id
 from toolfoundry.pipeline.parts import Parts
-from toolfoundry.pipeline.steps import Steps, review_findings
+from toolfoundry.pipeline.steps import ModelReply, Steps, review_findings, tool_in_reply
 from toolfoundry.stages import generate
 from toolfoundry.stages.generate import DraftSpec
 
@@ -127,33 +131,55 @@ class Pipeline(DBOSConfiguredInstance):
     @DBOS.workflow()
     def generate(self, rid: str, need: Need, requester: str) -> Outcome:
         """A need → (an existing tool, or) a spec → candidates refined with findings → the usual gate."""
-        s, stages = self.steps, tuple[Verdict, ...]()
+        s = self.steps
         try:
             s.open_need(rid, need, requester)
             if need.reuse and (existing := s.assess(rid, need)) is not None:
                 return s.finish(rid, "deployed", existing, (), f"the deployed tool {existing.name}"
                                                                f" v{existing.version} already fits; nothing generated")
-            text, used = s.model(rid, "spec", generate.spec_messages(need.description, need.examples), 0, need.model)
-            draft, problems = generate.parse_spec(text)
-            if draft is None:
-                stages = (s.stage_done(rid, verdict("generate", problems), 0),)
-                return s.finish(rid, "rejected", None, stages, "the model's spec was unusable", used)
-            return self._refine(rid, need, requester, draft, used)
+            return self._draft(rid, need, requester)
         except ToolfoundryError as exc:
-            return s.finish(rid, "failed", None, stages, f"{type(exc).__name__}: {exc}")
+            return s.finish(rid, "failed", None, (), f"{type(exc).__name__}: {exc}")
 
-    def _refine(self, rid: str, need: Need, requester: str, draft: DraftSpec, used: Usage) -> Outcome:
+    def _draft(self, rid: str, need: Need, requester: str) -> Outcome:
+        """spec, asked again with what was wrong (within the attempts and the budget). A reply that already
+        holds a valid tool module is taken as the first candidate, its spec read from the code."""
+        s, used, stages, calls = self.steps, Usage(), tuple[Verdict, ...](), count()
+        messages = generate.spec_messages(need.description, need.examples)
+        for attempt in range(1, need.max_attempts + 1):
+            if used.total >= need.token_budget:
+                break
+            reply = s.model(rid, "spec", messages, next(calls), need.model)
+            used += reply.usage
+            draft, problems = generate.parse_spec(reply.text, need.examples)
+            if draft is None and (derived := tool_in_reply(reply.text)) is not None:
+                return self._refine(rid, need, requester, derived, used, calls, first_reply=reply)
+            if draft is not None:
+                return self._refine(rid, need, requester, draft, used, calls)
+            if reply.finish_reason == "length":
+                problems.append(generate.truncated(s.max_tokens, "the JSON object"))
+            stages += (s.stage_done(rid, verdict("spec", problems, details={"attempt": attempt}), attempt),)
+            messages = generate.retry_messages(messages, reply.text, problems, generate.SPEC_WANTED)
+        spent = f"; token budget of {need.token_budget} spent" if used.total >= need.token_budget else ""
+        return s.finish(rid, "rejected", None, stages, f"the model's spec was unusable after {len(stages)}"
+                        f" attempt(s) ({used.total} tokens{spent})", used)
+
+    def _refine(self, rid: str, need: Need, requester: str, draft: DraftSpec, used: Usage, calls: Iterator[int],
+                first_reply: ModelReply | None = None) -> Outcome:
         """Write, judge and rewrite candidates for ``draft`` until one ships or the attempts or tokens run out."""
         s, stages = self.steps, tuple[Verdict, ...]()
         first = generate.generate_messages(draft, need.examples)
         messages, history = first, list[str]()
         for attempt in range(1, need.max_attempts + 1):
-            if used.total >= need.token_budget:
+            if first_reply is not None:  # the spec reply already held a tool module
+                reply, first_reply = first_reply, None
+            elif used.total >= need.token_budget:
                 return s.finish(rid, "rejected", None, stages, f"token budget of {need.token_budget} spent"
                                 f" after {attempt - 1} attempt(s) ({used.total} tokens)", used)
-            reply, usage = s.model(rid, "generate", messages, attempt, need.model)
-            used += usage
-            code, tests, parsed = generate.parse_code(reply)
+            else:
+                reply = s.model(rid, "generate", messages, next(calls), need.model)
+                used += reply.usage
+            code, tests, parsed = generate.parse_code(reply.text, reply.finish_reason, s.max_tokens)
             stages += (s.stage_done(rid, verdict("generate", parsed, details={"attempt": attempt,
                                                                          "tokens": used.total}), attempt),)
             if code is not None:
@@ -170,7 +196,7 @@ class Pipeline(DBOSConfiguredInstance):
                         return shipped
                     parsed = shipped  # reviewers rejected it and the policy lets the model try again
             history.append(f"attempt {attempt}: " + "; ".join(f.code for f in parsed if f.severity == "error")[:200])
-            messages = generate.refine_messages(first, reply, parsed, history, attempt, need.max_attempts)
+            messages = generate.refine_messages(first, reply.text, parsed, history, attempt, need.max_attempts)
         return s.finish(rid, "rejected", None, stages,
                         f"no candidate passed after {need.max_attempts} attempt(s) ({used.total} tokens)", used)
 

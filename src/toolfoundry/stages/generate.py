@@ -17,11 +17,9 @@ from functools import cache
 from importlib import resources
 
 from toolfoundry.core import Example, Finding, Permissions
-from toolfoundry.models.replies import json_objects
+from toolfoundry.models.replies import blocks, json_objects, strip_reasoning
 from toolfoundry.models.types import Message
 from toolfoundry.toolfile import NAME_RE, NAME_RULE
-
-_FENCE = re.compile(r"```[ \t]*([\w.+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
 @cache
@@ -48,11 +46,6 @@ def _examples_text(examples: tuple[Example, ...]) -> str:
     if not examples:
         return "(none given)"
     return "\n".join(json.dumps(e.to_json(), ensure_ascii=False) for e in examples)
-
-
-def spec_messages(need: str, examples: tuple[Example, ...]) -> list[Message]:
-    """Ask the model to draft a spec (name, signature, description, permissions)."""
-    return [Message(role="user", content=prompt("spec").format(need=need, examples=_examples_text(examples)))]
 
 
 def generate_messages(spec: DraftSpec, examples: tuple[Example, ...]) -> list[Message]:
@@ -91,9 +84,58 @@ def format_findings(findings: list[Finding], limit: int = 20) -> str:
     return "\n".join(lines) or "- (no details)"
 
 
-def parse_spec(text: str) -> tuple[DraftSpec | None, list[Finding]]:
-    """A DraftSpec from the model's reply, or findings saying what was unusable."""
-    data = next(json_objects(text), None)
+PLACEHOLDER_NAMES = frozenset({"snake_case_tool_name", "tool_name", "name", "my_tool", "function_name"})
+"""Names copied from a prompt's placeholder rather than chosen (small models do this)."""
+
+MAX_ECHO = 4000
+"""Characters of a rejected reply kept in the conversation that asks the model to fix it."""
+
+
+def signature_hint(examples: tuple[Example, ...]) -> str:
+    """The spec prompt's placeholder signature, built from the examples' argument names, so that a model
+    copying the placeholder still names the parameters right (``(celsius: type) -> return_type``)."""
+    names: list[str] = []
+    for e in examples:
+        names += [k for k in e.args if k not in names]
+    return "(" + ", ".join(f"{n}: type" for n in names or ["param"]) + ") -> return_type"
+
+
+def spec_messages(need: str, examples: tuple[Example, ...]) -> list[Message]:
+    """Ask the model to draft a spec (name, signature, description, permissions)."""
+    return [Message(role="user", content=prompt("spec").format(
+        need=need, examples=_examples_text(examples), signature_hint=signature_hint(examples)))]
+
+
+def retry_messages(messages: list[Message], reply: str, findings: list[Finding], what: str) -> list[Message]:
+    """``messages`` extended with a reply that could not be used and what was wrong with it, asking for
+    ``what`` again (the spec conversation's retry; the code conversation has ``refine_messages``)."""
+    clipped = reply if len(reply) <= MAX_ECHO else reply[:MAX_ECHO] + "\n[... cut ...]"
+    text = (f"Your reply could not be used:\n{format_findings(findings)}\n\n"
+            f"Reply again with {what}, and nothing else.")
+    return [*messages, Message(role="assistant", content=clipped), Message(role="user", content=text)]
+
+
+SPEC_WANTED = ('ONE JSON object: {"name": ..., "signature": "(param: type) -> return_type", "description": ...,'
+               ' "permissions": {"net_hosts": [], "env_vars": []}}')
+"""What a spec retry asks for."""
+
+
+def truncated(max_tokens: int | None, what: str) -> Finding:
+    """The finding for a reply cut off at the token limit (``finish_reason == "length"``)."""
+    limit = f" of {max_tokens} tokens" if max_tokens else ""
+    return Finding(code="generate.truncated", message=(
+        f"the reply was cut off at the token limit{limit} before {what} was complete; answer shorter:"
+        " no explanation, no repeated lines, only what was asked for"))
+
+
+def parse_spec(text: str, examples: tuple[Example, ...] = ()) -> tuple[DraftSpec | None, list[Finding]]:
+    """A DraftSpec from the model's reply, or findings saying what was unusable.
+
+    The first JSON object with a ``name`` or ``signature`` counts (reasoning blocks are skipped). The
+    signature must read as a Python parameter list with JSON-typed annotations, without the ``...`` of the
+    prompt's placeholder, and take every argument the examples pass."""
+    objects = list(json_objects(text))
+    data = next((o for o in objects if "name" in o or "signature" in o), objects[0] if objects else None)
     if data is None:
         return None, [Finding(code="generate.no-spec", message="the reply holds no JSON object with the spec;"
                               " reply with one JSON object: name, signature, description, permissions")]
@@ -101,9 +143,13 @@ def parse_spec(text: str) -> tuple[DraftSpec | None, list[Finding]]:
     name = data.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         problems.append(f"name {name!r} is not a tool name: use snake_case (or camelCase), {NAME_RULE}")
+    elif name in PLACEHOLDER_NAMES or name.endswith("_tool_name"):
+        problems.append(f"name {name!r} is the prompt's placeholder: name the tool after what it does")
     signature = data.get("signature")
     if not isinstance(signature, str) or not signature.strip().startswith("("):
         problems.append("signature must be a string like '(text: str) -> str'")
+    elif (problem := _signature_problem(signature.strip(), examples)) is not None:
+        problems.append(problem)
     description = data.get("description")
     if not isinstance(description, str) or not description.strip():
         problems.append("description must be a non-empty string")
@@ -123,32 +169,153 @@ def parse_spec(text: str) -> tuple[DraftSpec | None, list[Finding]]:
                      permissions=Permissions(net_hosts=tuple(hosts), env_vars=tuple(env))), []
 
 
-def _is_tests(code: str) -> bool:
-    return bool(re.search(r"^\s*def test_", code, re.MULTILINE)) or "import pytest" in code
-
-
-def _parses(code: str) -> bool:
+def _signature_problem(signature: str, examples: tuple[Example, ...]) -> str | None:
+    if "..." in signature.partition("->")[0]:
+        return f"signature {signature!r} has '...': list every parameter with its type"
     try:
-        ast.parse(code)
+        fn = ast.parse(f"def f{signature}:\n    pass\n").body[0]
     except SyntaxError:
-        return False
-    return True
+        return f"signature {signature!r} is not a Python parameter list like '(text: str) -> str'"
+    assert isinstance(fn, ast.FunctionDef)
+    params = {a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)}
+    wanted = [k for e in examples for k in e.args if k not in params]
+    if wanted and fn.args.kwarg is None:
+        return (f"signature {signature!r} lacks parameter(s) {', '.join(sorted(set(wanted)))}: the examples'"
+                " 'args' are keyword arguments, so the parameters must have those names")
+    return None
 
 
-def parse_code(text: str) -> tuple[str | None, str | None, list[Finding]]:
-    """(tool.py, test_tool.py, findings) from a model's reply: fenced blocks in any order, or bare code."""
-    blocks = [body for lang, body in _FENCE.findall(text)
-              if lang.lower() in ("", "python", "py", "python3") and body.strip()]
-    if not blocks and _parses(text) and re.search(r"^def \w+", text, re.MULTILINE):
-        blocks = [text]  # no fences at all, but the whole reply is Python
-    tests = next((b for b in blocks if _is_tests(b)), None)
-    tools = [b for b in blocks if b is not tests and not _is_tests(b) and re.search(r"^def \w+", b, re.MULTILINE)]
+_FILE_MARKER = re.compile(r"^[ \t]*(?:#+|//)?[ \t]*(?:file(?:name)?:?[ \t]*)?[`*]*(test_tool|tool)\.py[`*]*:?[ \t]*$",
+                          re.MULTILINE | re.IGNORECASE)
+
+
+def _pieces(body: str) -> list[tuple[str | None, str]]:
+    """A block split at ``# tool.py`` / ``# test_tool.py`` marker lines: (file or None, code)."""
+    marks = list(_FILE_MARKER.finditer(body))
+    if not marks:
+        return [(None, body)]
+    pieces: list[tuple[str | None, str]] = [(None, body[:marks[0].start()])] if body[:marks[0].start()].strip() else []
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(body)
+        pieces.append((m.group(1).lower() + ".py", body[m.end():end]))
+    return [(f, code) for f, code in pieces if code.strip()]
+
+
+def _tree(code: str) -> ast.Module | None:
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _is_tests(code: str, tree: ast.Module | None) -> bool:
+    """Tests: a top-level ``def test_*``, or a top-level import of pytest or of ``tool`` (an ``import pytest``
+    under ``if __name__ == "__main__":`` inside a tool module does not count)."""
+    if tree is None:
+        return bool(re.search(r"^(?:def test_|import pytest|from tool import)", code, re.MULTILINE))
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_"):
+            return True
+        if isinstance(node, ast.Import) and any(a.name == "pytest" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module == "tool":
+            return True
+    return False
+
+
+def _has_function(code: str, tree: ast.Module | None) -> bool:
+    if tree is None:
+        return bool(re.search(r"^def \w+", code, re.MULTILINE))
+    return any(isinstance(n, ast.FunctionDef) and not n.name.startswith("_") for n in tree.body)
+
+
+def _public_function(tree: ast.Module | None) -> str | None:
+    names = [n.name for n in (tree.body if tree else []) if isinstance(n, ast.FunctionDef)
+             and not n.name.startswith("_")]
+    return names[0] if len(names) == 1 else None
+
+
+def _split_mixed(bodies: list[tuple[str, bool]]) -> tuple[str, str] | None:
+    """A module holding the tool and its tests (``def test_...`` and a ``__main__`` block beside one public
+    function), split into (tool.py, test_tool.py); None when no body is such a module."""
+    for body, _ in bodies:
+        tree = _tree(body)
+        if tree is None:
+            continue
+        lines = body.splitlines(keepends=True)
+        tests = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+        main = [n for n in tree.body if isinstance(n, ast.If) and "__name__" in ast.unparse(n.test)]
+        public = [n for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith(("_", "test_"))]
+        if not tests or len(public) != 1:
+            continue
+        moved = {id(n) for n in (*tests, *main)}
+        keep = [n for n in tree.body if id(n) not in moved]
+        imports = [n for n in keep if isinstance(n, ast.Import | ast.ImportFrom)]
+        return (_source(lines, keep),
+                f"from tool import {public[0].name}\n" + _source(lines, imports) + "\n" + _source(lines, tests))
+    return None
+
+
+def _source(lines: list[str], nodes: list[ast.stmt]) -> str:
+    return "".join("".join(lines[_first_line(n) - 1:n.end_lineno]) + "\n" for n in nodes)
+
+
+def _first_line(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", [])
+    return min([node.lineno, *(d.lineno for d in decorators)])
+
+
+def parse_code(text: str, finish_reason: str | None = None,
+               max_tokens: int | None = None) -> tuple[str | None, str | None, list[Finding]]:
+    """(tool.py, test_tool.py, findings) from a model's reply: reasoning blocks skipped; fenced blocks in any
+    order, one block holding both files (split at a ``# test_tool.py`` line), or bare code.
+
+    With ``finish_reason == "length"`` (cut off at the token limit), an unfinished test file is dropped
+    with a warning, and an unfinished tool module is a ``generate.truncated`` finding."""
+    cut = finish_reason == "length"
+    fenced = [b for b in blocks(text) if b.lang in ("", "python", "py", "python3") and b.body.strip()]
+    bodies = [(b.body, b.closed) for b in fenced]
+    if not bodies:
+        bare = strip_reasoning(text)
+        if _tree(bare) is not None and re.search(r"^def \w+", bare, re.MULTILINE):
+            bodies = [(bare, True)]  # no fences at all, but the whole reply is Python
+    findings: list[Finding] = []
+    tools: list[tuple[str, ast.Module | None]] = []
+    tests: str | None = None
+    for body, closed in bodies:
+        for file, code in _pieces(body):
+            tree = _tree(code)
+            unfinished = tree is None and (cut or not closed)
+            if file == "test_tool.py" or (file is None and _is_tests(code, tree)):
+                if unfinished:
+                    findings.append(Finding(code="generate.tests-cut-off", severity="warning", file="test_tool.py",
+                                            message="the test file was cut off at the token limit; it was dropped"))
+                elif tests is None:
+                    tests = code
+            elif file == "tool.py" or _has_function(code, tree):
+                tools.append((code, None if unfinished else tree))
+    if not tools and (mixed := _split_mixed(bodies)) is not None:
+        tool_code, tests = mixed
+        tools = [(tool_code, _tree(tool_code))]
+        findings.append(Finding(code="generate.tests-in-module", severity="info", message=(
+            "the tool and its tests came as one module; the test functions were moved to test_tool.py")))
     if not tools:
+        if cut:
+            return None, None, [truncated(max_tokens, "tool.py")]
         return None, None, [Finding(code="generate.no-code", message=(
             "the reply holds no Python module with a top-level function; reply with a ```python block for"
             " tool.py (then one for test_tool.py)"))]
-    findings: list[Finding] = []
     if len(tools) > 1:
         findings.append(Finding(code="generate.several-modules", severity="warning",
                                 message=f"the reply holds {len(tools)} candidate modules; the first was used"))
-    return tools[0].strip() + "\n", (tests.strip() + "\n") if tests else None, findings
+    code, tree = tools[0]
+    if tree is None and cut:
+        return None, None, [truncated(max_tokens, "tool.py")]
+    if tests is not None and (fn := _public_function(tree)) is not None:
+        fixed = re.sub(rf"^from[ \t]+(?!tool\b)[\w.]+[ \t]+import[ \t]+(.*\b{fn}\b.*)$", r"from tool import \1",
+                       tests, flags=re.MULTILINE)
+        if fixed != tests:
+            findings.append(Finding(code="generate.test-import", severity="info", file="test_tool.py",
+                                    message=f"the tests imported {fn} from another module; now `from tool import`"))
+            tests = fixed
+    return code.strip() + "\n", (tests.strip() + "\n") if tests else None, findings

@@ -102,10 +102,12 @@ class ReviewerAgent:
     """A reviewer with a role, backed by any ``Model``."""
 
     def __init__(self, role: str, model: Model, *, name: str, acting_for: str | None = None,
-                 max_tokens: int = 1500) -> None:
+                 max_tokens: int = 1500, max_attempts: int = 2) -> None:
         if role not in ROLES:
             raise UsageError(f"unknown reviewer role {role!r} (known: {', '.join(ROLES)})")
         self.role, self.model, self.name, self.acting_for, self.max_tokens = role, model, name, acting_for, max_tokens
+        self.max_attempts = max(1, max_attempts)
+        """Answers asked for in all when one cannot be read."""
 
     def messages(self, subject: ReviewSubject) -> list[Message]:
         """The system prompt of the role and the subject, fenced as untrusted material."""
@@ -113,22 +115,40 @@ class ReviewerAgent:
                 Message(role="user", content=render(subject))]
 
     def review(self, subject: ReviewSubject) -> Vote:
-        """Ask the model; never raises for what the model does (fails → ``abstain`` with the reason)."""
-        start = time.perf_counter()
-        try:
-            done = self.model.complete(self.messages(subject), max_tokens=self.max_tokens)
-        except ModelError as exc:
-            return Vote(reviewer=self.name, role=self.role, verdict="abstain",
-                        reasons=((None, f"the reviewer's model failed: {exc}"),),
-                        ms=(time.perf_counter() - start) * 1000)
+        """Ask the model; never raises for what the model does (fails → ``abstain`` with the reason).
+
+        An answer that cannot be read is asked for again, with what was wrong, up to ``max_attempts``
+        answers in all; the vote's usage counts every answer."""
+        start, usage = time.perf_counter(), Usage()
+        messages = self.messages(subject)
+        parsed: tuple[VoteVerdict, tuple[LineReason, ...], str] | str = "no answer"
+        for attempt in range(self.max_attempts):
+            try:
+                done = self.model.complete(messages, max_tokens=self.max_tokens)
+            except ModelError as exc:
+                why = f"the reviewer's model failed: {exc}"
+                return Vote(reviewer=self.name, role=self.role, verdict="abstain", usage=usage,
+                            reasons=((None, why if attempt == 0 else f"{parsed}; asked again, {why}"),),
+                            ms=(time.perf_counter() - start) * 1000)
+            usage += done.usage
+            parsed = parse_answer(done.message.content, lines=subject.code.count("\n") + 1)
+            if not isinstance(parsed, str):
+                break
+            if done.finish_reason == "length":
+                parsed += f" (the answer was cut off at the token limit of {self.max_tokens}; answer shorter)"
+            messages = [*messages, Message(role="assistant", content=done.message.content[:4000]),
+                        Message(role="user", content=f"Your answer could not be read: {parsed}. {_ANSWER_AGAIN}")]
         ms = (time.perf_counter() - start) * 1000
-        parsed = parse_answer(done.message.content, lines=subject.code.count("\n") + 1)
         if isinstance(parsed, str):
             return Vote(reviewer=self.name, role=self.role, verdict="abstain", reasons=((None, parsed),),
-                        usage=done.usage, ms=ms)
+                        usage=usage, ms=ms)
         verdict, reasons, summary = parsed
         return Vote(reviewer=self.name, role=self.role, verdict=verdict, reasons=reasons, summary=summary,
-                    usage=done.usage, ms=ms)
+                    usage=usage, ms=ms)
+
+
+_ANSWER_AGAIN = ('Answer again with ONE JSON object and nothing else: {"verdict": "approve" | "request_changes"'
+                 ' | "reject", "reasons": [{"line": 12, "text": "..."}], "summary": "one sentence"}')
 
 
 def reviewers_for(roles: Sequence[str], model: Model) -> list[ReviewerAgent]:
