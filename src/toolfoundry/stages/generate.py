@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -256,12 +257,12 @@ def _split_mixed(bodies: list[tuple[str, bool]]) -> tuple[str, str] | None:
     return None
 
 
-def _source(lines: list[str], nodes: list[ast.stmt]) -> str:
+def _source(lines: list[str], nodes: Sequence[ast.stmt]) -> str:
     return "".join("".join(lines[_first_line(n) - 1:n.end_lineno]) + "\n" for n in nodes)
 
 
 def _first_line(node: ast.stmt) -> int:
-    decorators = getattr(node, "decorator_list", [])
+    decorators: list[ast.expr] = getattr(node, "decorator_list", [])
     return min([node.lineno, *(d.lineno for d in decorators)])
 
 
