@@ -163,6 +163,15 @@ _POOLS: dict[tuple[int, str, str], Pool] = {}
 _POOLS_LOCK = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    """A thread of the parent may have held the lock at the fork; the child's pools are new anyway."""
+    global _POOLS_LOCK
+    _POOLS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def pool_for(url: str, schema: str, *, size: int, name: str, timeout: float) -> Pool:
     """This process's pool for ``url`` and ``schema`` (made on first use), with one more user."""
     key = (os.getpid(), url, schema)
