@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from toolfoundry.core import JSON
+from toolfoundry.jsonlimits import depth_problem
 
 MAX_SCAN = 50_000
 """Characters of a reply searched for JSON objects."""
@@ -67,7 +68,7 @@ def json_objects(text: str) -> Iterator[dict[str, JSON]]:
             value, end = decoder.raw_decode(text, start)
         except (json.JSONDecodeError, RecursionError):
             value, end = None, start + 1
-        if isinstance(value, dict):
+        if isinstance(value, dict) and depth_problem(value) is None:  # a deeper one is no answer
             yield value
             start = text.find("{", end)
         else:
