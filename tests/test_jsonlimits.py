@@ -177,3 +177,19 @@ def _text(result: types.CallToolResult) -> str:
     block = result.content[0]
     assert isinstance(block, types.TextContent)
     return block.text
+
+
+def test_deeply_nested_toml_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    from toolfoundry.settings import load
+    from toolfoundry.toolfile import load_candidate
+    write(tmp_path / "t" / "tool.py", ADD)
+    for depth in (MAX_DEPTH + 1, 500, 50_000):
+        write(tmp_path / "t" / "tool.toml", f'name = "add"\nextra = {nested(depth)}\n')
+        with pytest.raises(UsageError, match=r"tool.toml is nested deeper than the limit of 100 levels$"):
+            load_candidate(tmp_path / "t")
+        write(tmp_path / "home" / "toolfoundry.toml", f"[pool]\nsize = {nested(depth)}\n")
+        if depth > 300:  # shallower ones parse, and the setting's type check refuses them
+            with pytest.raises(UsageError, match="toolfoundry.toml: nested too deeply to be settings$"):
+                load(tmp_path / "home", {})
+    proc = run_cli(tmp_path / "home", "tools")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "nested too deeply" in proc.stderr

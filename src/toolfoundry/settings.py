@@ -253,6 +253,10 @@ def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | No
             data = tomllib.loads(text)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"{path}: not valid TOML: {exc}") from exc
+        except RecursionError:  # tomllib recurses once a level of nested arrays or tables
+            raise UsageError(f"{path}: nested too deeply to be settings") from None
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read it: {exc.strerror}") from None
         settings = _apply_file(settings, data, str(path), text)
     sandbox = settings.sandbox
     if env.get("TOOLFOUNDRY_SANDBOX_PYTHON"):

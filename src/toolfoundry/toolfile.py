@@ -30,6 +30,7 @@ from typing import Any
 from toolfoundry.core import JSON, Candidate, Example, Permissions, Source, ToolSpec
 from toolfoundry.errors import UsageError
 from toolfoundry.examples import load_examples
+from toolfoundry.jsonlimits import MAX_DEPTH, check_depth
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}\Z")  # \Z: "$" would let a trailing newline in
 """A tool name: it is a directory of the repository, an MCP tool name and a Python identifier.
@@ -167,6 +168,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
         data = tomllib.loads(read_text(path, "manifest"))
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once a level of nested arrays or tables
+        raise UsageError(f"{path} is nested deeper than the limit of {MAX_DEPTH} levels") from None
+    check_depth(data, what=str(path))
     unknown = set(data) - MANIFEST_KEYS
     if unknown:
         raise UsageError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}"
