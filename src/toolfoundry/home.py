@@ -226,7 +226,10 @@ class Home:
             assert pipeline is not None
             if claim is not None and not pipeline.parts.ledger.claim(claim, expect="pending_review", status="running"):
                 now = pipeline.parts.ledger.get(claim)
-                raise Conflict(f"request {claim} was decided meanwhile: it is {now.status if now else 'gone'}"
+                raise Conflict(f"request {claim} is already being decided (an approval or rejection started and has not"
+                               f" finished); `toolfoundry review show {claim}` tells its outcome"
+                               if now is not None and now.status == "running" else  # its reason is still the pending one
+                               f"request {claim} was decided meanwhile: it is {now.status if now else 'gone'}"
                                f"{f' ({now.reason})' if now and now.reason else ''}")
             stop = pipeline.parts.bus.subscribe(rid, on_event) if on_event is not None else None
             try:
