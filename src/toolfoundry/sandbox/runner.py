@@ -492,7 +492,9 @@ class Main:
                         os.close(job_w)
                         job_w = -1
                 elif fd == result_r:
-                    too_big = self._drain(result_r, got, too_big)
+                    too_big, ended = self._drain(result_r, got, too_big)
+                    if ended:  # the worker closed it (it exited): a hung-up pipe would wake every poll from now on
+                        poll.unregister(result_r)
                     if early is not None and not too_big and _complete(got) and early(bytes(got[8:])):
                         early, answered = None, True
                         deadline = time.monotonic() + GRACE_SECONDS  # it only has to exit now
@@ -501,7 +503,7 @@ class Main:
                     if not message:
                         raise SystemExit(UNTOUCHED if answered else 3)  # the zygote died: stop
                     done = message.decode()
-        too_big = self._drain(result_r, got, too_big)
+        too_big, _ = self._drain(result_r, got, too_big)
         for fd in (job_w, result_r):
             if fd >= 0:
                 os.close(fd)
@@ -520,14 +522,15 @@ class Main:
             raise SystemExit(UNTOUCHED)  # the zygote died or hangs before this job reached any worker
         return int(message[4:])
 
-    def _drain(self, fd: int, got: bytearray, too_big: bool) -> bool:
+    def _drain(self, fd: int, got: bytearray, too_big: bool) -> tuple[bool, bool]:
+        """Read what the result pipe holds: (too big for the budget, at its end)."""
         while True:
             try:
                 chunk = os.read(fd, 1 << 16)
             except BlockingIOError:
-                return too_big
+                return too_big, False
             if not chunk:
-                return too_big
+                return too_big, True
             if not too_big and len(got) + len(chunk) <= self.budget:
                 got += chunk
             else:

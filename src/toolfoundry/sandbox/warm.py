@@ -210,6 +210,9 @@ class WarmSandbox:
                 break
             if body == {"end": True}:
                 break
+            if body.get("wall") is True:  # the run reached its wall-clock limit: it ends here, as a cold run does
+                self.broken, timed_out = True, True
+                break
             bodies.append(body)
         self.last_used = time.monotonic()
         return bodies, stderr, problems, timed_out
