@@ -98,9 +98,11 @@ def test_usage_errors_from_a_shell_name_what_is_wrong(tmp_path: Path) -> None:
     for argv, needle in ((["call"], "Missing argument"), (["call", "x", "--bogus"], "No such option: --bogus"),
                          (["rollback", "x", "--to", "two"], "Invalid value for '--to'"),
                          (["review"], "toolfoundry review needs a command: one of "),
-                         (["nosuch"], "No such command 'nosuch'")):
+                         (["nosuch"], "No such command 'nosuch'"),
+                         (["ui", "--port", "99999"], "--port must be between 0 and 65535, not 99999"),
+                         (["serve", "--port", "-1"], "--port must be between 0 and 65535, not -1")):
         proc = run_cli(home, *argv)
         assert proc.returncode == 2, (argv, proc.stdout, proc.stderr)
         assert proc.stderr.count("\n") == 1 and needle in proc.stderr, (argv, proc.stderr)
-        assert "--help`" in proc.stderr and "python -m" not in proc.stderr
+        assert "python -m" not in proc.stderr and ("--help`" in proc.stderr or "--port" in argv)
     assert not home.exists()

@@ -24,6 +24,8 @@ def ui(port: Annotated[int, typer.Option("--port", help="Port to listen on.")] =
     in with their token. In a home with principals, the UI signs decisions with the key the reviewer
     registered for it (`toolfoundry principals key NAME --ui --key PATH`).
     """
+    if not 0 <= port <= 65535:
+        fail(f"--port must be between 0 and 65535, not {port}")
     try:
         from toolfoundry.surfaces.web.app import serve as serve_ui
     except ImportError as exc:
