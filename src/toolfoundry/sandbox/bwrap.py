@@ -75,7 +75,6 @@ class _Ready:
     gid: int
     staging: str
     landlock: int
-    bwrap_version: str
 
 
 class BwrapSandbox:
@@ -98,7 +97,7 @@ class BwrapSandbox:
         ready = self._ready
         assert ready is not None
         return {
-            "bwrap": f"{ready.bwrap_version}: unshare user, ipc, pid, net, uts, cgroup, mount; "
+            "bwrap": f"{_bwrap_version(ready.bwrap)}: unshare user, ipc, pid, net, uts, cgroup, mount; "
                      "--disable-userns, --cap-drop ALL, --new-session, --die-with-parent, --as-pid-1, "
                      "--remount-ro /, read-only /dev without /dev/pts",
             "uid": f"{ready.uid}:{ready.gid}" + (" (dedicated, dropped from root)" if ready.user
@@ -231,8 +230,7 @@ class BwrapSandbox:
         program = seccomp.build(allow_inet=False)
         seccomp.build(allow_inet=True)
         ready = _Ready(bwrap=bwrap, python=python, binds=binds, user=(uid, gid) if root else None,
-                       uid=uid, gid=gid, staging=staging_dir(uid, gid, root=root), landlock=landlock.abi(),
-                       bwrap_version=_bwrap_version(bwrap))
+                       uid=uid, gid=gid, staging=staging_dir(uid, gid, root=root), landlock=landlock.abi())
         fd = seccomp.memfd(program)
         try:
             argv = jail_argv(bwrap, Jail(binds=binds, scratch_bytes=1 << 20, seccomp_fd=fd),
@@ -313,7 +311,9 @@ def _refused(stdout: bytes, nonce: str) -> None:
         raise SandboxUnavailable(f"the sandbox could not apply {bodies[0].get('by')}: {bodies[0]['refused']}")
 
 
+@functools.cache
 def _bwrap_version(bwrap: str) -> str:
+    """``bwrap --version``, asked once per process and only for the audit log's ``layers()`` (not for a call)."""
     done = subprocess.run([bwrap, "--version"], capture_output=True, text=True, check=False, env={})
     return done.stdout.strip() or "bubblewrap (version unknown)"
 
