@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,9 @@ from toolfoundry.errors import Conflict, UsageError
 from toolfoundry.home import Home, InitResult, Workflow
 from toolfoundry.models.types import Model
 from toolfoundry.pipeline.bus import Listener
+from toolfoundry.pipeline.cancel import cancel as cancel_request
+from toolfoundry.pipeline.cancel import leave as leave_requests
+from toolfoundry.pipeline.cancel import stop_with_client
 from toolfoundry.pipeline.names import new_request_id
 from toolfoundry.settings import Settings, default_home, load
 from toolfoundry.store.audit import Event, VerifyResult
@@ -185,6 +188,17 @@ class Foundry:
             raise UsageError("no model configured: pass --model PROVIDER:NAME, set TOOLFOUNDRY_MODEL, or set"
                              " [generation] model in toolfoundry.toml")
         return self._home.models(spec)
+
+    def cancel(self, request_id: str, *, actor: str | None = None) -> Outcome:
+        """Stop a running or pending request at its next step boundary: ``cancelled``, audited. One already approved,
+        merged or ended stays as it is, and the outcome's reason says so (``pipeline/cancel.py``)."""
+        return cancel_request(self._parts, self.request_row(request_id), actor=actor or self.settings.user,
+                              stop=stop_with_client(f"sqlite:///{self.settings.dbos_db}"))
+
+    def leave(self, request_ids: Iterable[str]) -> list[str]:
+        """Before this process exits with ``request_ids`` still running here: audit each as left to its durable
+        workflow (it resumes in the next live process on the home) and return those ids. Exit soon after."""
+        return leave_requests(self._parts, request_ids, actor=self.settings.user)
 
     def request_row(self, request_id: str) -> RequestRow:
         """A request by id or unique prefix; UsageError if none or ambiguous."""

@@ -44,8 +44,9 @@ JSON = Any
 
 Severity = Literal["error", "warning", "info"]
 """``error`` fails its stage; ``warning`` and ``info`` are shown (to reviewers, to the model) and do not."""
-Status = Literal["running", "deployed", "rejected", "pending_review", "failed"]
-"""Where a request is. ``running`` and ``pending_review`` are the only non-terminal ones."""
+Status = Literal["running", "deployed", "rejected", "pending_review", "failed", "cancelled"]
+"""Where a request is. ``running`` and ``pending_review`` are the only non-terminal ones; ``cancelled``: its
+requester stopped it before it merged."""
 Route = Literal["auto", "reviewers", "human", "deny"]
 """Where the policy sends a candidate that reached review."""
 Source = Literal["propose", "request", "mcp"]
@@ -59,7 +60,7 @@ ROLES: tuple[str, ...] = ("security", "correctness", "interface")
 """The reviewer-agent roles; ``prompts/review_<role>.md`` holds each one's instructions."""
 META_TOOL_NAMES = frozenset({"request_capability", "propose_tool", "request_status", "search_tools"})
 """The meta-tools every agent is offered (MCP server, reference agent); no deployed tool may take a name of one."""
-TERMINAL: frozenset[Status] = frozenset({"deployed", "rejected", "failed"})
+TERMINAL: frozenset[Status] = frozenset({"deployed", "rejected", "failed", "cancelled"})
 """Statuses a request never leaves."""
 
 

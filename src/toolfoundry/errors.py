@@ -15,6 +15,7 @@ mistake, broken infrastructure, and code that is not what was reviewed::
     │   ├── ForgeError           git failed, or the tool repository is missing or damaged
     │   ├── ModelError           a model backend failed after its retries, or is misconfigured
     │   └── DatabaseError        a database is locked, corrupt, read-only, missing, or from a newer release
+    ├── Cancelled                inside a workflow: the request was cancelled before this step could commit
     └── TamperedTool             a tool's bytes do not match the sha256 recorded when it was reviewed
 
 Third-party exceptions are translated at one boundary each: SQLite's in ``store/db.py``, git's in
@@ -24,7 +25,7 @@ infrastructure error: it means the reviewed-bytes invariant caught something, an
 
 from __future__ import annotations
 
-__all__ = ["AccessDenied", "Conflict", "DatabaseError", "ForgeError", "InfraError", "ModelError", "NotInitialised",
+__all__ = ["AccessDenied", "Cancelled", "Conflict", "DatabaseError", "ForgeError", "InfraError", "ModelError", "NotInitialised",
            "SandboxUnavailable", "TamperedTool", "ToolfoundryError", "UnknownTool", "UsageError"]
 
 
@@ -71,6 +72,11 @@ class ModelError(InfraError):
 
 class DatabaseError(InfraError):
     """A database of the home cannot be used: locked, corrupt, read-only, missing, or made by a newer release."""
+
+
+class Cancelled(ToolfoundryError):
+    """Raised inside a workflow when its request was cancelled before the step could commit; the workflow
+    then ends it as cancelled (``pipeline/cancel.py``). Never reaches a caller."""
 
 
 class TamperedTool(ToolfoundryError):

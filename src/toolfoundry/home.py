@@ -31,6 +31,7 @@ from toolfoundry.health import refuse_to_paper_over, why_not_open
 from toolfoundry.models.cache import ModelCache
 from toolfoundry.models.types import Model
 from toolfoundry.pipeline.bus import Bus, Listener
+from toolfoundry.pipeline.cancel import unless_cancelled
 from toolfoundry.pipeline.names import QUEUE, deliver_id
 from toolfoundry.pipeline.parts import Parts
 from toolfoundry.pipeline.recovery import settle
@@ -217,7 +218,7 @@ class Home:
         each event of this request only. ``claim``: the pending request a review must win first (``Conflict``
         when another decision won). Called where an event loop runs (a notebook, an async app), the wait
         happens on a thread of its own: DBOS's blocking calls refuse to run beside a loop."""
-        return off_loop(lambda: self._run(workflow, rid, args, on_event, claim))
+        return off_loop(lambda: unless_cancelled(self.parts, rid, lambda: self._run(workflow, rid, args, on_event, claim)))
 
     def _run(self, workflow: Workflow, rid: str, args: tuple[Any, ...], on_event: Listener | None,
              claim: str | None) -> Outcome:

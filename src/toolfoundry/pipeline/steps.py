@@ -35,6 +35,7 @@ from toolfoundry.core import (
 )
 from toolfoundry.models.types import Message, Usage
 from toolfoundry.pipeline import attest, events, pulls
+from toolfoundry.pipeline.cancel import commit, committed, end_cancelled
 from toolfoundry.pipeline.parts import Parts
 from toolfoundry.stages import checks, contract, generate, oracle, policy, tests
 from toolfoundry.stages.assess import assess
@@ -205,6 +206,7 @@ class Steps:
     def pending(self, proposal: Proposal) -> Outcome:
         """Park the request for a human: status pending_review, with the proposal a review needs."""
         rid = proposal.request_id
+        committed(self.parts, rid)  # from here on it can be cancelled only while it waits for review
         outcome = Outcome(request_id=rid, status="pending_review", tool=proposal.ref, stages=proposal.stages,
                           reason=proposal.decision.reason)
         self.parts.ledger.update(rid, status="pending_review", reason=outcome.reason, outcome=outcome.to_json(),
@@ -217,6 +219,8 @@ class Steps:
     def finish(self, rid: str, status: Status, tool: ToolRef | None, stages: tuple[Verdict, ...], reason: str,
                usage: Usage | None = None) -> Outcome:
         """Close the request with its final status (and, for model-driven requests, its total usage and cost)."""
+        if not commit(self.parts, rid):  # a cancel came first: that is how it ends
+            return end_cancelled(self.parts, rid, "foundry", "cancelled before it could finish", stages)
         outcome = Outcome(request_id=rid, status=status, tool=tool, stages=stages, reason=reason)
         self.parts.ledger.update(rid, status=status, reason=reason, outcome=outcome.to_json())
         self.record(events.Closed(request_id=rid, status=status, reason=reason, tool=tool, usage=usage))
@@ -267,6 +271,7 @@ class Steps:
     def review(self, proposal: Proposal, review: ReviewDecision) -> None:
         """Record the review decision (who, what, why)."""
         rid = proposal.request_id
+        committed(self.parts, rid)  # approved or rejected: too late to cancel
         self.parts.ledger.update(rid, status="running", reviewer=review.reviewer)
         self.record(events.ReviewDecided(request_id=rid, actor=review.reviewer, review=review))
 

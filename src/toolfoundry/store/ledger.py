@@ -5,7 +5,8 @@ request X" for the CLI, the review queue, the UI and the settle-on-start logic; 
 the history. A request's policy decision, the permissions it asks for, and — while it waits for a
 human — the ``Proposal`` a review delivers, live on its row, so a review needs nothing but the ledger.
 The workflow writes statuses; a review claims a pending request with a compare-and-swap
-(:meth:`Ledger.claim`), so exactly one decision wins.
+(:meth:`Ledger.claim`), so exactly one decision wins, and a cancel races a committing step on the
+row's ``fate`` (:meth:`Ledger.settle_fate`), so exactly one of them does.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from toolfoundry.core import JSON, Permissions, Proposal, Source, Status
 from toolfoundry.store.db import connect_database, migrate
 from toolfoundry.store.dialect import AnyDatabase, Row
 
 _JSON_COLUMNS = ("decision", "outcome", "permissions", "proposal")
+Fate = Literal["cancel", "final"]
+"""How a running request ends, once settled: cancelled, or committed by a step (``pipeline/cancel.py``)."""
 _COLUMNS = "id, created, updated, requester, source, name, status, reason, decision, outcome, reviewer, permissions, proposal"
 
 
@@ -108,6 +111,14 @@ class Ledger:
             "UPDATE requests SET status = ?, reviewer = COALESCE(?, reviewer), updated = ? WHERE id = ? AND status = ?",
             (status, reviewer, _now(), request_id, expect), doing=f"claiming request {request_id}")
         return changed == 1
+
+    def settle_fate(self, request_id: str, fate: Fate) -> Fate | None:
+        """Settle a running request's fate once, atomically: ``cancel`` (a cancel won) or ``final`` (a step
+        committed: approved, parked or ended). Returns the fate that holds now (None: no such request)."""
+        self._db.execute("UPDATE requests SET fate = ? WHERE id = ? AND fate IS NULL", (fate, request_id),
+                         doing=f"settling the fate of request {request_id}")
+        row = self._db.one("SELECT fate FROM requests WHERE id = ?", (request_id,))
+        return row["fate"] if row else None
 
     def get(self, request_id: str) -> RequestRow | None:
         """The request, or None."""

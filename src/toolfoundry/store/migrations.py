@@ -111,5 +111,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE TRIGGER tools_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tools
             FOR EACH STATEMENT EXECUTE FUNCTION tool_changes_count()
     """),
+    Migration(name="0006-requests-fate", sql="""
+        ALTER TABLE requests ADD COLUMN fate TEXT
+    """),
 )
 """Every migration, oldest first."""

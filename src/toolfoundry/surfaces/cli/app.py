@@ -38,7 +38,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 AsOpt = Annotated[str | None, typer.Option("--as", help="Who is acting (default: the logged-in user).")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="PROVIDER:NAME, e.g. openai:gpt-4.1-mini or"
                                              " scripted:FILE (default: [generation] model / $TOOLFOUNDRY_MODEL).")]
-EXIT = {"deployed": 0, "rejected": 1, "pending_review": 3, "failed": 2, "running": 2}
+EXIT = {"deployed": 0, "rejected": 1, "pending_review": 3, "failed": 2, "running": 2, "cancelled": 1}
 
 
 def settings(home: Path | None, user: str | None = None) -> Settings:

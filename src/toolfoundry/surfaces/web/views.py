@@ -19,7 +19,7 @@ from toolfoundry.store.audit import Event
 from toolfoundry.store.ledger import RequestRow
 from toolfoundry.toolfile import tool_path
 
-STATUSES: tuple[Status, ...] = ("pending_review", "running", "deployed", "rejected", "failed")
+STATUSES: tuple[Status, ...] = ("pending_review", "running", "deployed", "rejected", "failed", "cancelled")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
