@@ -89,3 +89,36 @@ def test_demo_runs_the_real_workflow_with_a_scripted_model(tmp_path: Path) -> No
     assert "agent answers" in out and "audit verify: ok" in out
     assert run_cli(tmp_path / "demo", "call", "celsius_to_fahrenheit", "--args", '{"celsius": 100}',
                    "--json").stdout.strip().endswith("}")
+
+
+def _text_call(name: str, arguments: dict[str, object]) -> Reply:
+    return Reply.text(f"I will call a tool.\n```json\n{json.dumps({'name': name, 'arguments': arguments})}\n```")
+
+
+def test_a_model_without_native_tool_calls_uses_the_text_protocol(home: Path, server: FakeOpenAIServer) -> None:
+    (home / "toolfoundry.toml").write_text('[generation]\ntool_protocol = "text"\n')
+    server.add(_text_call("request_capability", {"description": "reverse the order of words", "examples": EXAMPLES}),
+               Reply.text(SPEC), Reply.text(f"```python\n{CODE}```"),
+               _text_call("reverse_words", {"text": "safe agents extend themselves"}),
+               Reply.text("Reversed: themselves extend agents safe"))
+    settings = make_settings(home, OPENAI_BASE_URL=server.base_url, TOOLFOUNDRY_MODEL="openai:fake-model")
+    with Foundry(settings) as f:
+        result = Agent(f, f.model(), max_steps=5).run("Reverse 'safe agents extend themselves'.")
+        assert result.finished and result.answer == "Reversed: themselves extend agents safe"
+        assert [t.ref.name for t in f.tools()] == ["reverse_words"]
+    turns = [r for r in server.requests if r["messages"][0]["role"] == "system"]
+    assert all("tools" not in r for r in turns)  # nothing offered as native functions
+    assert "- request_capability:" in turns[0]["messages"][0]["content"]
+    assert "- reverse_words:" in turns[1]["messages"][0]["content"]  # the deployed tool, described in text
+    assert turns[2]["messages"][-1] == {"role": "user", "content": 'toolfoundry: result of reverse_words:'
+                                        ' {"ok": true, "result": "themselves extend agents safe"}'}
+
+
+def test_a_model_that_writes_its_calls_as_text_is_switched_to_the_text_protocol(
+        foundry_llm: Foundry, server: FakeOpenAIServer) -> None:
+    server.add(_text_call("roman_to_integer", {"numeral": "MCMXCIV"}), Reply.text("It is 1994."))
+    result = Agent(foundry_llm, foundry_llm.model(), max_steps=3).run("What is MCMXCIV as an integer?")
+    assert result.finished and result.steps == 2 and result.answer == "It is 1994."
+    assert "tools" in server.requests[0] and "tools" not in server.requests[1]
+    told = server.requests[1]["messages"][-1]["content"]
+    assert told.startswith("toolfoundry: result of roman_to_integer: error") and "request_capability" in told

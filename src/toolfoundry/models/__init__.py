@@ -29,13 +29,16 @@ BACKENDS: dict[str, str] = {
     "openai": "toolfoundry.models.openai:OpenAIModel",
     "anthropic": "toolfoundry.models.anthropic:AnthropicModel",
     "scripted": "toolfoundry.models.scripted:ScriptedModel",
+    "local": "toolfoundry.models.local:LocalModel",
 }
 """Short provider name → ``module:Class``; the class has ``from_spec(name, *, settings, environ)``."""
 
 
 def load_model(spec: str, *, settings: ModelSettings | None = None,
                environ: Mapping[str, str] | None = None) -> Model:
-    """``openai:gpt-4.1-mini``, ``anthropic:claude-...``, ``scripted:demo.json`` → a ``Model``.
+    """``openai:gpt-4.1-mini``, ``anthropic:claude-...``, ``local:qwen2.5-coder-1.5b``, ``scripted:demo.json`` → a ``Model``.
+
+    With ``settings.record`` set, the model is wrapped so that every exchange is saved there (``record.py``).
 
     ``environ`` (given by the edge) supplies ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``,
     ``ANTHROPIC_BASE_URL`` and ``ANTHROPIC_API_KEY``. Raises ``UsageError`` on a bad spec or a missing key.
@@ -48,5 +51,9 @@ def load_model(spec: str, *, settings: ModelSettings | None = None,
         raise UsageError(f"model {spec!r}: unknown provider {provider!r}; known providers: {known}")
     module, _, cls_name = BACKENDS[provider].partition(":")
     backend = getattr(importlib.import_module(module), cls_name)
-    model: Model = backend.from_spec(name, settings=settings or ModelSettings(), environ=environ or {})
+    settings = settings or ModelSettings()
+    model: Model = backend.from_spec(name, settings=settings, environ=environ or {})
+    if settings.record:
+        from toolfoundry.models.record import RecordingModel
+        return RecordingModel(model, settings.record)
     return model

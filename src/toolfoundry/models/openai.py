@@ -64,11 +64,12 @@ class OpenAIModel:
         self._client.close()
 
     def complete(self, messages: list[Message], *, tools: list[dict[str, JSON]] | None = None,
-                 max_tokens: int | None = None) -> Completion:
-        """One chat completion, retried per ``ModelSettings``. Raises ``ModelError``."""
+                 max_tokens: int | None = None, extra: Mapping[str, Any] | None = None) -> Completion:
+        """One chat completion, retried per ``ModelSettings``; ``extra`` adds request fields (``temperature``,
+        ``seed``). Raises ``ModelError``."""
         import openai
 
-        kwargs: dict[str, Any] = {"model": self.model_id, "messages": to_openai(messages)}
+        kwargs: dict[str, Any] = {"model": self.model_id, "messages": to_openai(messages), **(extra or {})}
         if tools:
             kwargs["tools"] = tools
         if max_tokens is not None:  # OpenAI's newer models only accept max_completion_tokens

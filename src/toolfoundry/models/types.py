@@ -65,6 +65,13 @@ class Usage:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                 "cost_usd": self.cost_usd}
 
+    @classmethod
+    def from_json(cls, data: dict[str, JSON] | None) -> Usage:
+        """The usage ``to_json`` wrote (none → zero)."""
+        data = data or {}
+        return cls(prompt_tokens=int(data.get("prompt_tokens") or 0),
+                   completion_tokens=int(data.get("completion_tokens") or 0), cost_usd=data.get("cost_usd"))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Completion:

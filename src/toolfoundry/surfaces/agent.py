@@ -2,7 +2,8 @@
 
 Each turn it offers the model every deployed tool (as OpenAI-style function specs, through the OpenAI
 adapter of ``frameworks.py``) plus ``request_capability``. When the model asks for a capability — by that tool call or by
-a ``NEED_INTEGRATION: <what>`` line — the foundry's workflow runs; a deployed tool is offered from the
+a ``NEED_INTEGRATION: <what>`` line — the foundry's workflow runs (models without native tool calling get
+the tools described in text and call them with a JSON block: ``[generation] tool_protocol``); a deployed tool is offered from the
 next turn, and pending or rejected outcomes are told to the model, which carries on without it. Steps
 are bounded. The agent is a client of ``Foundry`` like any other agent: it never imports tool code
 (calls go through the sandbox) and records its transcript through the API.
@@ -19,6 +20,7 @@ from toolfoundry.api import Foundry
 from toolfoundry.core import JSON, Example, Outcome
 from toolfoundry.errors import ToolfoundryError, UsageError
 from toolfoundry.jsonlimits import parse
+from toolfoundry.models.replies import text_tool_calls
 from toolfoundry.models.types import Message, Model, ToolCall, Usage
 from toolfoundry.stages.generate import prompt
 from toolfoundry.surfaces.frameworks import openai_tools
@@ -72,23 +74,50 @@ class Agent:
         self._on_request_event = on_request_event
         self._requests: list[str] = []
 
+    def protocol(self) -> str:
+        """``native`` (function calling) or ``text`` (calls as a JSON block): ``[generation] tool_protocol``, or
+        for ``auto`` what the model says of itself (``native_tools``; the ``local`` backend has none)."""
+        setting = self.foundry.settings.generation.tool_protocol
+        if setting in ("native", "text"):
+            return setting
+        return "native" if getattr(self.model, "native_tools", True) else "text"
+
     def run(self, task: str) -> AgentResult:
-        """Work on ``task`` until the model answers without calling a tool, or the step bound is reached."""
+        """Work on ``task`` until the model answers without calling a tool, or the step bound is reached.
+
+        In the text protocol the tools are described in the system message and the model calls them with a
+        JSON block (``{"name": ..., "arguments": {...}}``); results come back as user messages. A model
+        offered native tools that writes such a block instead is switched to the text protocol."""
+        text_mode = self.protocol() == "text"
         messages = [Message(role="system", content=prompt("agent")), Message(role="user", content=task)]
         usage = Usage()
         for step in range(1, self.max_steps + 1):
             tools: list[dict[str, JSON]] = [dict(t) for t in (*openai_tools(self.foundry), REQUEST_CAPABILITY_TOOL)]
-            self._emit("turn", {"step": step, "tools": [t["function"]["name"] for t in tools]})
-            completion = self.model.complete(messages, tools=tools)
+            self._emit("turn", {"step": step, "tools": [t["function"]["name"] for t in tools],
+                                "protocol": "text" if text_mode else "native"})
+            if text_mode:
+                messages[0] = Message(role="system", content=prompt("agent") + _text_protocol(tools))
+            completion = self.model.complete(messages, tools=None if text_mode else tools)
             usage += completion.usage
             reply = completion.message
             messages.append(reply)
+            written = text_tool_calls(reply.content) if not reply.tool_calls else []
+            if written and not text_mode:
+                text_mode = True
+                self._emit("protocol", {"protocol": "text", "reason": "the model wrote its tool calls as text"})
             needs = parse_need_integration(reply.content)
-            if not reply.tool_calls and not needs:
+            if not reply.tool_calls and not written and not needs:
                 self._emit("answer", {"text": reply.content})
                 return self._done(task, reply.content, True, step, usage, messages)
             for call in reply.tool_calls:
                 messages.append(Message(role="tool", tool_call_id=call.id, content=self._handle(call)))
+            offered = {str(t["function"]["name"]) for t in tools}
+            for i, (name, args) in enumerate(written):
+                result = self._handle(ToolCall(id=f"text_{step}_{i}", name=name, arguments=json.dumps(args)))
+                if name not in offered:
+                    result += (f" (the tools you have: {', '.join(sorted(offered))}; for another capability call"
+                               " request_capability)")
+                messages.append(Message(role="user", content=f"toolfoundry: result of {name}: {result}"))
             for need in needs:
                 messages.append(Message(role="user", content=f"toolfoundry: {self._request(need, ())}"))
         return self._done(task, None, False, self.max_steps, usage, messages)
@@ -135,6 +164,16 @@ class Agent:
             "answer": answer, "finished": finished, "steps": steps, "requests": list(self._requests),
             "usage": usage.to_json(), "transcript": [_message_json(m) for m in messages]})
         return result
+
+
+def _text_protocol(tools: list[dict[str, JSON]]) -> str:
+    lines = []
+    for t in tools:
+        fn = t["function"]
+        assert isinstance(fn, dict)
+        lines.append(f"- {fn['name']}: {str(fn.get('description') or '').strip()[:400]}\n"
+                     f"  parameters: {json.dumps(fn.get('parameters') or {}, ensure_ascii=False)[:800]}")
+    return prompt("agent_text").format(tools="\n".join(lines))
 
 
 def _message_json(m: Message) -> dict[str, JSON]:
