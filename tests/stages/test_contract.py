@@ -70,7 +70,8 @@ ANNOTATIONS: list[tuple[str, dict[str, Any]]] = [
     ("int | None", {"anyOf": [INTEGER, NULL]}),
     ("Optional[int]", {"anyOf": [INTEGER, NULL]}),
     ("typing.Optional[int | None]", {"anyOf": [INTEGER, NULL]}),
-    ('Literal["a", 1, True, None]', {"type": ["string", "integer", "boolean", "null"], "enum": ["a", 1, True, None]}),
+    ('Literal["a", 1, True, None]', {"anyOf": [{"type": "string", "enum": ["a"]}, {"type": "integer", "enum": [1]},
+                                               {"type": "boolean", "enum": [True]}, {"type": "null", "enum": [None]}]}),
     ('Literal["only"]', {"type": "string", "const": "only"}),
     ("t.Literal[-1, 2]", {"type": "integer", "enum": [-1, 2]}),
     ("tuple[int, str]", {"type": "array", "prefixItems": [INTEGER, STRING], "minItems": 2, "maxItems": 2}),
@@ -266,7 +267,9 @@ def test_enums_stored_without_a_type_get_one_wherever_they_sit() -> None:
     props = typed["properties"]
     assert props["mode"] == {"type": "string", "enum": ["sum", "max"]}
     assert props["one"] == {"type": "integer", "const": 3}
-    assert props["mixed"] == {"type": ["string", "null", "boolean"], "enum": ["a", None, False]}
+    assert props["mixed"] == {"anyOf": [{"type": "string", "enum": ["a"]}, {"type": "null", "enum": [None]},
+                                        {"type": "boolean", "enum": [False]}]}
+    assert validate(props["mixed"], 0) != [] and validate(props["mixed"], False) == []  # strict: 0 is not False
     assert props["pts"]["items"]["anyOf"][0] == {"type": "integer", "enum": [1, 2]}
     assert props["kw"]["additionalProperties"] == {"type": "string", "const": "x"}
     assert props["pair"]["prefixItems"][0] == {"type": "string", "enum": ["a"]}

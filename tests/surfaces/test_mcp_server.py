@@ -89,7 +89,10 @@ def test_lists_deployed_tools_with_their_schemas_and_the_meta_tools(served: Foun
         async with Client(served.server, mode="legacy") as client:
             assert client.server_capabilities.tools is not None and client.server_capabilities.tools.list_changed
             tools = {t.name: t for t in (await client.list_tools()).tools}
-            assert set(tools) == {"add", *(t.name for t in META_TOOLS)}
+            # no model is configured: request_capability could only fail, so it is not offered
+            assert set(tools) == {"add", *(t.name for t in META_TOOLS)} - {"request_capability"}
+            assert "propose_tool" in (client.instructions or "")
+            assert "request_capability" not in (client.instructions or "")
             add = next(t for t in served.foundry.tools() if t.ref.name == "add")
             assert tools["add"].input_schema == add.interface.args_schema
             assert tools["add"].description == "Sum of a and b."
@@ -201,10 +204,14 @@ def test_meta_tools_reject_bad_arguments_with_error_results(served: FoundryServe
             unknown = await client.call_tool("request_status", {"id": "nope"})
             assert unknown.is_error and "no request 'nope'" in text(unknown)
             no_model = await client.call_tool("request_capability", {"description": "reverse a string"})
-            assert no_model.is_error and "no model configured" in text(no_model)
+            assert no_model.is_error and text(no_model).startswith("this server cannot generate tools: that needs"
+                                                                   " a model configured where it runs")
+            assert "propose_tool" in text(no_model) and "--model" not in text(no_model)
             found = json.loads(text(await client.call_tool("search_tools", {"query": "sum two numbers"})))
             assert [t["name"] for t in found["tools"]] == ["add"]
             assert found["tools"][0]["signature"] == "(a: int, b: int = 1) -> int"
+            assert found["tools"][0]["description"] == "Sum of a and b."
+            assert found["tools"][0]["input_schema"]["required"] == ["a"]
             none = json.loads(text(await client.call_tool("search_tools", {"query": "zebra"})))
             assert none["tools"] == []
     run(go)
@@ -327,3 +334,139 @@ def test_a_policy_rule_can_route_what_agents_propose_over_mcp(home: Path) -> Non
         assert direct.status == "deployed"
     finally:
         foundry.close()
+
+
+# ── hosts that freeze the tool list, schemas, cancellation (issues 13.5 and 17) ────────────────
+
+MODE = '''"""Summing or taking the maximum."""
+from typing import Literal
+
+
+def combine(mode: Literal["sum", "max"], values: list[int]) -> int:
+    """The sum or the maximum of the values."""
+    return sum(values) if mode == "sum" else max(values)
+'''
+
+SLOW_TESTS = "import time\n\nfrom tool import double\n\n\ndef test_double():\n    time.sleep(4)\n    assert double(3) == 6\n"
+
+
+def test_a_client_that_never_relists_finds_and_calls_a_new_tool_through_call_tool(served: FoundryServer) -> None:
+    """A host that froze its tool list at session start: it lists once, proposes, and never lists again."""
+    async def go() -> None:
+        async with Client(served.server, mode="legacy") as client:
+            frozen = {t.name for t in (await client.list_tools()).tools}
+            assert "call_tool" in frozen and "double" not in frozen
+            body = json.loads(text(await client.call_tool("propose_tool", {
+                "code": DOUBLE, "examples": [{"args": {"x": 4}, "expect": 8}]})))
+            assert body["status"] == "deployed", body
+            assert 'call_tool: {"name": "double", "arguments": {...}}' in body["next"]
+            hits = json.loads(text(await client.call_tool("search_tools", {"query": "twice x"})))["tools"]
+            assert hits[0]["name"] == "double" and hits[0]["description"] == "Twice x."
+            assert hits[0]["input_schema"]["properties"] == {"x": {"type": "integer"}}
+            result = await client.call_tool("call_tool", {"name": "double", "arguments": {"x": 21}})
+            assert not result.is_error and result.structured_content == {"result": 42}
+            bad = await client.call_tool("call_tool", {"name": "double", "arguments": {"x": "two"}})
+            assert bad.is_error and "$.x: expected integer" in text(bad)
+            missing = await client.call_tool("call_tool", {"name": "halve", "arguments": {}})
+            assert missing.is_error and "unknown tool 'halve'" in text(missing) and "search_tools" in text(missing)
+            not_args = await client.call_tool("call_tool", {"name": "double", "arguments": [21]})
+            assert not_args.is_error and "invalid arguments for call_tool" in text(not_args)
+            meta = await client.call_tool("call_tool", {"name": "propose_tool", "arguments": {"code": DOUBLE}})
+            assert meta.is_error and "unknown tool 'propose_tool'" in text(meta)  # it dispatches to deployed tools only
+    run(go)
+    calls = [e for e in served.foundry.events() if e.kind == "call"]
+    assert [(c.data["name"], c.actor) for c in calls] == [("double", "mcp:mcp")]  # audited like a direct call
+
+
+def test_schemas_name_a_type_for_every_enum_and_for_expect(served: FoundryServer) -> None:
+    assert served.foundry.propose(Candidate(code=MODE, examples=(
+        Example(args={"mode": "max", "values": [1, 5]}, expect=5),))).status == "deployed"
+
+    async def go() -> None:
+        async with Client(served.server, mode="legacy") as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            assert tools["combine"].input_schema["properties"]["mode"] == {"type": "string", "enum": ["sum", "max"]}
+            expect = tools["propose_tool"].input_schema["properties"]["examples"]["items"]["properties"]["expect"]
+            assert [b["type"] for b in expect["anyOf"]] == ["object", "array", "string", "number", "boolean", "null"]
+            bad = await client.call_tool("combine", {"mode": "avg", "values": [1]})
+            assert bad.is_error and 'expected one of "sum", "max", got string "avg"' in text(bad)
+    run(go)
+
+
+def _settled(foundry: Foundry, rid: str, server: FoundryServer) -> str:
+    """Wait until the request stopped running and this server's thread for it returned; its status."""
+    import time
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = foundry.request_row(rid)
+        if row.status != "running" and rid not in server.inflight.now():
+            return row.status
+        time.sleep(0.05)
+    raise AssertionError(f"request {rid} still running")
+
+
+def test_a_propose_tool_the_client_cancels_stops_and_deploys_nothing(served: FoundryServer) -> None:
+    changed = ListChanged()
+    seen: list[str] = []
+
+    async def go() -> None:
+        async with Client(served.server, mode="legacy", message_handler=changed) as client:
+            started = anyio.Event()
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                seen.append(message or "")
+                started.set()
+
+            async with anyio.create_task_group() as tasks:
+                async def propose() -> None:
+                    await client.call_tool("propose_tool", {"code": DOUBLE, "tests": SLOW_TESTS,
+                                                            "examples": [{"args": {"x": 4}, "expect": 8}]},
+                                           progress_callback=on_progress)
+                    raise AssertionError("the cancelled call returned")
+                tasks.start_soon(propose)
+                with anyio.fail_after(60):
+                    await started.wait()
+                tasks.cancel_scope.cancel()  # the client sends notifications/cancelled
+            rid = seen[0].split(":")[0]
+            status = await anyio.to_thread.run_sync(_settled, served.foundry, rid, served)
+            assert status == "cancelled"
+            assert "double" not in {t.name for t in (await client.list_tools()).tools}
+            now = json.loads(text(await client.call_tool("request_status", {"id": rid})))
+            assert now["status"] == "cancelled" and now["reason"] == "cancelled by mcp:mcp" and now["tool"] is None
+            assert (await client.call_tool("add", {"a": 1, "b": 1})).structured_content == {"result": 2}  # still serving
+    run(go)
+    assert changed.count == 0 and "double" not in {t.ref.name for t in served.foundry.tools()}
+    rid = seen[0].split(":")[0]
+    trail = served.foundry.events(rid)
+    kinds = [e.kind for e in trail]
+    assert "merge" not in kinds and "deploy" not in kinds and "policy.decision" not in kinds  # stopped before
+    closed = [e for e in trail if e.kind == "request.closed"]
+    assert len(closed) == 1 and closed[0].data["status"] == "cancelled" and closed[0].actor == "mcp:mcp"
+    assert served.foundry.verify().ok
+
+
+def test_an_enum_stored_without_a_type_by_an_earlier_release_is_listed_with_one(served: FoundryServer,
+                                                                                home: Path) -> None:
+    import sqlite3
+
+    from toolfoundry.adapters import anthropic_tools, openai_tools
+    assert served.foundry.propose(Candidate(code=MODE, examples=(
+        Example(args={"mode": "max", "values": [1, 5]}, expect=5),))).status == "deployed"
+    with sqlite3.connect(home / "foundry.db") as db:  # what toolfoundry 0.1 stored: {"enum": [...]} alone
+        (spec,) = db.execute("SELECT spec FROM tools WHERE name = 'combine'").fetchone()
+        old = json.loads(spec)
+        assert old["args_schema"]["properties"]["mode"].pop("type") == "string"
+        db.execute("UPDATE tools SET spec = ? WHERE name = 'combine'", (json.dumps(old),))
+    stored = next(t for t in served.foundry.tools() if t.ref.name == "combine").interface.args_schema
+    assert stored["properties"]["mode"] == {"enum": ["sum", "max"]}
+    typed = {"type": "string", "enum": ["sum", "max"]}
+
+    async def go() -> None:
+        async with Client(served.server, mode="legacy") as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            assert tools["combine"].input_schema["properties"]["mode"] == typed
+    run(go)
+    openai = next(t for t in openai_tools(served.foundry) if t["function"]["name"] == "combine")
+    assert openai["function"]["parameters"]["properties"]["mode"] == typed  # type: ignore[index]
+    anthropic = next(t for t in anthropic_tools(served.foundry) if t["name"] == "combine")
+    assert anthropic["input_schema"]["properties"]["mode"] == typed  # type: ignore[index]

@@ -44,7 +44,8 @@ def home_with_add(home: Path, tmp_path: Path) -> Path:
 async def exercise(client: Client, changed: ListChanged | None, home: Path, tmp_path: Path) -> None:
     """The loop from the issue: list, call, propose, be told, call the new tool; then a second process."""
     names = {t.name for t in (await client.list_tools()).tools}
-    assert {"add", "request_capability", "propose_tool", "request_status", "search_tools"} <= names
+    assert {"add", "propose_tool", "request_status", "search_tools", "call_tool"} <= names
+    assert "request_capability" not in names  # no model configured on this server
     assert (await client.call_tool("add", {"a": 20, "b": 22})).structured_content == {"result": 42}
     sub = client.listen(tools_list_changed=True) if changed is None else None
     async with sub if sub is not None else _nothing() as subscription:
@@ -225,3 +226,168 @@ def test_serve_refuses_bad_options(home: Path) -> None:
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     proc = run_cli(home.parent / "not-a-home", "serve", timeout=60)
     assert proc.returncode == 2 and "not a toolfoundry home" in proc.stderr
+
+
+# ── what OAuth-capable hosts probe, stopping with a client connected, cancelling over HTTP (issue 17) ──
+
+
+def test_http_offers_no_oauth_to_discover_and_takes_the_scheme_in_any_case(http_server: tuple[str, str]) -> None:
+    """OAuth clients probe these paths on a 401 and then try to register: every one is 404, token or not."""
+    from mcp.client.auth.utils import (
+        build_oauth_authorization_server_metadata_discovery_urls,
+        build_protected_resource_metadata_discovery_urls,
+    )
+    url, token = http_server
+    origin = url.removesuffix("/mcp")
+    probes = [*build_protected_resource_metadata_discovery_urls(None, url),
+              *build_oauth_authorization_server_metadata_discovery_urls(origin, url),
+              *build_oauth_authorization_server_metadata_discovery_urls(None, url)]
+    assert f"{origin}/.well-known/oauth-protected-resource/mcp" in probes
+    assert f"{origin}/.well-known/oauth-authorization-server" in probes
+    with httpx2.Client(timeout=30) as http:
+        for headers in ({}, {"Authorization": f"Bearer {token}"}):
+            for probe in probes:
+                assert http.get(probe, headers=headers).status_code == 404, probe
+            for path in ("/register", "/token"):
+                assert http.post(origin + path, json={}, headers=headers).status_code == 404, path
+            assert http.get(origin + "/authorize", headers=headers).status_code == 404
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                           "clientInfo": {"name": "raw", "version": "0"}}}
+        accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        assert http.post(url, json=init, headers=accept).status_code == 401  # /mcp itself stays behind the token
+        lower = http.post(url, json=init, headers={**accept, "Authorization": f"bearer {token}"})
+        assert lower.status_code == 200, lower.text  # RFC 7235: the scheme is case-insensitive
+
+
+def _http_serve(home: Path) -> tuple[subprocess.Popen[str], str, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "toolfoundry", "serve", "--transport", "http", "--port", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env_for(home), cwd=REPO)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        found = re.search(r"MCP server at (http://127\.0\.0\.1:\d+/mcp)", line)
+        if found:
+            return proc, found.group(1), (home / "mcp-token").read_text(encoding="utf-8").strip()
+    proc.wait(30)
+    pytest.fail("the server did not start")
+
+
+def test_ctrl_c_stops_the_http_server_while_a_modern_client_listens(home_with_add: Path) -> None:
+    """A 2026-era client holds subscriptions/listen open; SIGINT used to wait for it to hang up."""
+    import signal
+    proc, url, token = _http_serve(home_with_add)
+    exited: list[int] = []
+    try:
+        async def go() -> None:
+            async with http_client(url, token, "auto", None) as client:
+                assert client.protocol_version == "2026-07-28"
+                async with client.listen(tools_list_changed=True):
+                    assert (await client.call_tool("add", {"a": 1, "b": 2})).structured_content == {"result": 3}
+                    proc.send_signal(signal.SIGINT)
+                    exited.append(await anyio.to_thread.run_sync(lambda: proc.wait(timeout=30)))  # raises if it hangs
+        try:
+            anyio.run(go)
+        except Exception:  # noqa: S110 - closing a client whose server is gone may raise; `exited` tells what matters
+            pass
+        assert exited and exited[0] in (0, 130, -signal.SIGINT), (exited, proc.poll())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+        proc.stderr.close()  # type: ignore[union-attr]
+
+
+SLOW_TESTS = "import time\n\nfrom tool import double\n\n\ndef test_double():\n    time.sleep(4)\n    assert double(3) == 6\n"
+
+
+@pytest.mark.parametrize("era", ["legacy", "auto"])
+def test_a_client_cancelling_over_http_stops_the_request(http_server: tuple[str, str], home_with_add: Path,
+                                                          era: str) -> None:
+    """legacy: the client sends notifications/cancelled; 2026-era: it closes the request's response stream."""
+    url, token = http_server
+    seen: list[str] = []
+
+    async def go() -> None:
+        async with http_client(url, token, era, None) as client:
+            started = anyio.Event()
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                seen.append(message or "")
+                started.set()
+
+            async with anyio.create_task_group() as tasks:
+                async def propose() -> None:
+                    await client.call_tool("propose_tool", {"code": DOUBLE, "tests": SLOW_TESTS,
+                                                            "examples": [{"args": {"x": 4}, "expect": 8}]},
+                                           progress_callback=on_progress)
+                tasks.start_soon(propose)
+                with anyio.fail_after(60):
+                    await started.wait()
+                tasks.cancel_scope.cancel()
+            rid = seen[0].split(":")[0]
+            with anyio.fail_after(60):
+                while True:
+                    status = json.loads(text(await client.call_tool("request_status", {"id": rid})))
+                    if status["status"] != "running":
+                        break
+                    await anyio.sleep(0.1)
+            assert status["status"] == "cancelled" and status["reason"].startswith("cancelled by mcp:"), status
+            assert "double" not in {t.name for t in (await client.list_tools()).tools}
+    anyio.run(go)
+    proc = run_cli(home_with_add, "audit", "log", "--request", seen[0].split(":")[0], "--json")
+    trail = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert "merge" not in [e["kind"] for e in trail]
+    assert [e["data"]["status"] for e in trail if e["kind"] == "request.closed"] == ["cancelled"]
+
+
+def test_closing_stdin_mid_request_exits_at_once_and_leaves_it_to_its_workflow(home_with_add: Path) -> None:
+    """The host goes away while propose_tool runs: the server exits without waiting for the workflow, audits
+    the request as left, and the next process on the home finishes it."""
+    slower = SLOW_TESTS.replace("time.sleep(4)", "time.sleep(8)")
+    lines = [json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                         "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                                    "clientInfo": {"name": "host", "version": "0"}}}),
+             json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+             json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+                 "name": "propose_tool", "arguments": {"code": DOUBLE, "tests": slower,
+                                                       "examples": [{"args": {"x": 4}, "expect": 8}]},
+                 "_meta": {"progressToken": "p"}}})]
+    proc = subprocess.Popen([sys.executable, "-m", "toolfoundry", "serve"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(home_with_add),
+                            cwd=REPO)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        proc.stdin.write("\n".join(lines) + "\n")
+        proc.stdin.flush()
+        rid = ""
+        while not rid:  # the first progress notification names the request
+            message = json.loads(proc.stdout.readline())
+            if message.get("method") == "notifications/progress":
+                rid = message["params"]["message"].split(":")[0]
+        proc.stdin.close()
+        code = proc.wait(timeout=60)
+        status = run_cli(home_with_add, "review", "show", rid, "--json")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+        stderr = proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert code == 0 and f"left 1 running request(s) to their durable workflows: {rid}" in stderr, stderr
+    assert json.loads(status.stdout)["status"] == "running", status.stdout  # it did not wait for the workflow
+    audit = run_cli(home_with_add, "audit", "log", "--request", rid, "--json")
+    left = [json.loads(line) for line in audit.stdout.splitlines() if '"request.left"' in line]
+    assert len(left) == 1 and left[0]["actor"] == "tester", audit.stdout
+    worker = subprocess.Popen([sys.executable, "-m", "toolfoundry", "worker"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=env_for(home_with_add), cwd=REPO)
+    try:  # the next live process finishes it, from its last completed step
+        import time
+        deadline = time.monotonic() + 120
+        while (now := json.loads(run_cli(home_with_add, "review", "show", rid, "--json").stdout)["status"]) == "running" \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert now == "deployed", now
+    finally:
+        worker.terminate()
+        worker.wait(60)

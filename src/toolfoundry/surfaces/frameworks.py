@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from toolfoundry.core import JSON, CallResult
 from toolfoundry.errors import UsageError
 from toolfoundry.jsonlimits import parse
+from toolfoundry.stages.contract.annotations import with_types
 
 if TYPE_CHECKING:
     from anthropic.types import ToolParam, ToolResultBlockParam, ToolUseBlock
@@ -84,7 +85,7 @@ def _missing(package: str, extra: str) -> UsageError:
 def function_tool(name: str, description: str, parameters: Mapping[str, JSON]) -> ChatCompletionFunctionToolParam:
     """One Chat Completions function tool: ``{"type": "function", "function": {name, description, parameters}}``."""
     return {"type": "function", "function": {"name": name, "description": description,
-                                             "parameters": dict(parameters)}}
+                                             "parameters": with_types(dict(parameters))}}
 
 
 def openai_tools(foundry: Foundry) -> list[ChatCompletionFunctionToolParam]:
@@ -124,7 +125,7 @@ def call_openai_tool(foundry: Foundry,
 def anthropic_tools(foundry: Foundry) -> list[ToolParam]:
     """Every deployed tool as an Anthropic Messages tool ``{"name", "description", "input_schema"}``."""
     return [{"name": tool.ref.name, "description": tool.interface.description,
-             "input_schema": tool.interface.args_schema} for tool in foundry.tools()]
+             "input_schema": with_types(dict(tool.interface.args_schema))} for tool in foundry.tools()]
 
 
 def call_anthropic_tool(foundry: Foundry, block: ToolUseBlock | Mapping[str, Any], *,

@@ -1,7 +1,8 @@
 """The meta-tools every agent is offered beside the deployed tools, in one place.
 
-Owns the four meta-tools' names, descriptions and input schemas (``request_capability``,
-``propose_tool``, ``request_status``, ``search_tools``) — the MCP server lists them, the reference agent
+Owns the meta-tools' names, descriptions and input schemas (``request_capability``, ``propose_tool``,
+``request_status``, ``search_tools``, and ``call_tool``, the dispatcher that reaches a tool deployed after a
+host froze its tool list) — the MCP server lists them, the reference agent
 offers ``request_capability`` through the OpenAI-function translation of ``frameworks.py`` — and reading
 what a model asks for: the arguments of a ``request_capability`` call (:func:`parse_request_capability`)
 and ``NEED_INTEGRATION: <what>`` lines in its reasoning (:func:`parse_need_integration`). Examples inside
@@ -21,7 +22,7 @@ from toolfoundry.examples import json_type_name, parse_examples
 from toolfoundry.jsonlimits import parse
 from toolfoundry.surfaces.frameworks import function_tool
 
-__all__ = ["META_TOOLS", "PROPOSE_TOOL", "REQUEST_CAPABILITY", "REQUEST_CAPABILITY_TOOL", "REQUEST_STATUS",
+__all__ = ["CALL_TOOL", "META_TOOLS", "PROPOSE_TOOL", "REQUEST_CAPABILITY", "REQUEST_CAPABILITY_TOOL", "REQUEST_STATUS",
            "SEARCH_TOOLS", "CapabilityRequest", "MetaTool", "parse_need_integration", "parse_request_capability"]
 
 
@@ -37,13 +38,16 @@ class MetaTool:
     """JSON Schema (type object) of the arguments; calls are validated against it."""
 
 
+ANY_JSON: list[JSON] = [{"type": t} for t in ("object", "array", "string", "number", "boolean", "null")]
+"""Any JSON value, one type a branch: strict validators read a schema without a ``type`` as unchecked, and
+single-``type`` dialects cannot read a list of types."""
 EXAMPLES_SCHEMA: dict[str, JSON] = {
     "type": "array", "maxItems": 200,
     "description": 'Input/output examples the tool must satisfy: [{"args": {...}, "expect": <json>} or'
                    ' {"args": {...}, "raises": "ValueError"}].',
     "items": {"type": "object", "required": ["args"],
               "properties": {"args": {"type": "object", "description": "Keyword arguments for the tool."},
-                             "expect": {"description": "The exact JSON value the tool must return."},
+                             "expect": {"anyOf": ANY_JSON, "description": "The exact JSON value the tool must return."},
                              "raises": {"type": "string",
                                         "description": "Instead of expect: the exception type it must raise."}}}}
 
@@ -82,11 +86,25 @@ REQUEST_STATUS = MetaTool(
                                         "description": "The request id (or a unique prefix)."}}})
 SEARCH_TOOLS = MetaTool(
     name="search_tools",
-    description="Search the deployed tools by what they do; returns names, signatures and descriptions.",
+    description="Search the deployed tools by what they do; returns each one's name, signature, description and"
+                " input schema, so you can call it (directly, or through call_tool if it is not in your tool list).",
     input_schema={"type": "object", "additionalProperties": False, "required": ["query"],
                   "properties": {"query": {"type": "string", "minLength": 1, "maxLength": 1000},
                                  "limit": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5}}})
-META_TOOLS: tuple[MetaTool, ...] = (REQUEST_CAPABILITY, PROPOSE_TOOL, REQUEST_STATUS, SEARCH_TOOLS)
+CALL_TOOL = MetaTool(
+    name="call_tool",
+    description="Call a deployed tool by name: the same as calling the tool itself (its arguments are checked"
+                " against its input schema, it runs in the sandbox, the call is audited). Use it for a tool that"
+                " is not in your tool list, such as one deployed after your session began; search_tools gives"
+                " each tool's input schema.",
+    input_schema={"type": "object", "additionalProperties": False, "required": ["name"],
+                  "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 63,
+                                          "description": "The tool's name, as search_tools or a request's result"
+                                                         " gives it."},
+                                 "arguments": {"type": "object", "default": {},
+                                               "description": "The tool's arguments, matching its input schema,"
+                                                              ' e.g. {"text": "Hello"}.'}}})
+META_TOOLS: tuple[MetaTool, ...] = (REQUEST_CAPABILITY, PROPOSE_TOOL, REQUEST_STATUS, SEARCH_TOOLS, CALL_TOOL)
 if {t.name for t in META_TOOLS} != META_TOOL_NAMES:
     raise RuntimeError("the meta-tools defined here must be exactly core.META_TOOL_NAMES")
 REQUEST_CAPABILITY_TOOL = function_tool(REQUEST_CAPABILITY.name, REQUEST_CAPABILITY.description,

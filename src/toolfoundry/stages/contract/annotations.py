@@ -208,7 +208,9 @@ _LITERAL_TYPES = {str: "string", bool: "boolean", int: "integer", type(None): "n
 
 
 def with_types(schema: Schema) -> Schema:
-    """``schema`` with a ``type`` on every ``enum``/``const`` that lacks one (schemas stored by earlier releases)."""
+    """``schema`` with a ``type`` on every ``enum``/``const`` that lacks one (schemas stored by earlier releases);
+    values of several types become ``anyOf`` branches of one type each, which single-``type`` dialects (the
+    OpenAPI subset of Gemini's function declarations) can read, as a ``type`` list they may not."""
     out: Schema = {}
     for key, value in schema.items():
         if key in ("properties", "$defs") and isinstance(value, dict):
@@ -220,10 +222,13 @@ def with_types(schema: Schema) -> Schema:
         else:
             out[key] = value
     values = out.get("enum", [out["const"]] if "const" in out else None)
-    if "type" not in out and isinstance(values, list) and values and all(type(v) in _LITERAL_TYPES for v in values):
-        kinds = list(dict.fromkeys(_LITERAL_TYPES[type(v)] for v in values))
-        out = {"type": kinds[0] if len(kinds) == 1 else kinds, **out}
-    return out
+    if "type" in out or not isinstance(values, list) or not values or any(type(v) not in _LITERAL_TYPES for v in values):
+        return out
+    kinds = list(dict.fromkeys(_LITERAL_TYPES[type(v)] for v in values))
+    if len(kinds) == 1:
+        return {"type": kinds[0], **out}
+    rest = {k: v for k, v in out.items() if k not in ("enum", "const")}  # one branch a type: portable to every dialect
+    return {"anyOf": [{"type": k, "enum": [v for v in values if _LITERAL_TYPES[type(v)] == k]} for k in kinds], **rest}
 
 
 def union(members: list[Schema]) -> Schema:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.markup import escape
 
-from toolfoundry.surfaces.cli.app import AsOpt, HomeOpt, app, err, fail, settings
+from toolfoundry.settings import Settings
+from toolfoundry.surfaces.cli.app import AsOpt, HomeOpt, app, err, fail, open_foundry, settings
+
+if TYPE_CHECKING:
+    from toolfoundry.api import Foundry
+    from toolfoundry.surfaces.mcp.early import EarlyStdio
 
 
 @app.command()
@@ -57,16 +65,14 @@ def serve(transport: Annotated[str, typer.Option("--transport", help="stdio (a h
         fail(f"--transport must be stdio or http, not {transport!r}")
     if not 0 <= port <= 65535:
         fail(f"--port must be between 0 and 65535, not {port}")
-    from toolfoundry.api import Foundry
+    early = _take_stdio(settings(home, as_user)) if transport == "stdio" else None  # before the slow imports
     from toolfoundry.surfaces.mcp.server import FoundryServer
     from toolfoundry.surfaces.mcp.transport import serve_http, serve_stdio, token_file
     from toolfoundry.surfaces.web.security import is_loopback
     if transport == "http" and no_auth and not is_loopback(host):
         fail(f"--no-auth is only allowed on a loopback address, not {host}")
-    foundry = Foundry(settings(home, as_user), hold_home=False)
-    foundry.on_progress(lambda message: err.print(f"[dim]{escape(message)}[/dim]"))
+    foundry = open_foundry(home, as_user, role="serve", hold=False)
     try:
-        foundry.settle()
         identity = None
         if transport == "stdio" and (principal or foundry.settings.token):
             trust = foundry.trust
@@ -76,8 +82,8 @@ def serve(transport: Annotated[str, typer.Option("--transport", help="stdio (a h
                  " TOOLFOUNDRY_TOKEN=its token)")
         server = FoundryServer(foundry, identity=identity)
         if transport == "stdio":
-            serve_stdio(server)
-            return
+            serve_stdio(server, early)
+            _finish(foundry, server.inflight.now())
         token = None
         if not no_auth:
             token = foundry.settings.mcp_token
@@ -91,6 +97,34 @@ def serve(transport: Annotated[str, typer.Option("--transport", help="stdio (a h
         def ready(url: str) -> None:
             err.print(f"toolfoundry MCP server at {url} ({len(foundry.tools())} tools; Ctrl-C stops it)")
 
-        serve_http(server, host=host, port=port, token=token, on_ready=ready)
+        try:
+            serve_http(server, host=host, port=port, token=token, on_ready=ready)
+        except KeyboardInterrupt:  # uvicorn hands Ctrl-C back once it has shut down: that is how HTTP serving ends
+            pass
+        _finish(foundry, server.inflight.now())
     finally:
         foundry.close()
+
+
+def _take_stdio(resolved: Settings) -> EarlyStdio:
+    """Take the stdio wire and answer ``initialize`` while the MCP SDK is still being imported (``early.py``)."""
+    from toolfoundry.surfaces.mcp.early import EarlyStdio, instructions
+    from toolfoundry.version import __version__
+    return EarlyStdio(text=instructions(generates=bool(resolved.generation.model)), version=__version__)
+
+
+def _finish(foundry: Foundry, running: dict[str, str]) -> NoReturn:
+    """The client went away (or the server was stopped): exit now. Requests still running here are audited as
+    left and resume from their last completed step in the next live process (waiting for them could take
+    minutes, and a host kills a server that does not exit within a couple of seconds); with none, the home
+    is closed as usual. Then the process ends without the interpreter's teardown, which with the MCP SDK
+    loaded spends about a second collecting garbage: everything it would flush is flushed or checkpointed."""
+    left = foundry.leave(running)
+    if left:
+        err.print(f"left {len(left)} running request(s) to their durable workflows: {', '.join(left)}")
+    else:
+        foundry.close()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -1,16 +1,21 @@
-"""The MCP face of a foundry: every deployed tool, four meta-tools, and live tool-list changes.
+"""The MCP face of a foundry: every deployed tool, the meta-tools, and live tool-list changes.
 
 Owns the translation between the Model Context Protocol (the official ``mcp`` SDK, low-level
-``Server``) and ``Foundry``: listing, calling, the meta-tools (``request_capability``,
-``propose_tool``, ``request_status``, ``search_tools``), progress, and telling connected clients
-that the tool list changed — handshake-era clients by ``notifications/tools/list_changed`` on each
-live connection, 2026-era clients through ``subscriptions/listen``. It does not run tools (the
-sandbox does, through ``Foundry.call``) and does not decide anything about them (the workflow does).
+``Server``) and ``Foundry``: listing, calling, the meta-tools (``request_capability`` — offered only
+when the server has a model to generate with —, ``propose_tool``, ``request_status``, ``search_tools``
+and ``call_tool``, the dispatcher for hosts that never re-list their tools), progress, cancellation,
+and telling connected clients that the tool list changed — handshake-era clients by
+``notifications/tools/list_changed`` on each live connection, 2026-era clients through
+``subscriptions/listen``. It does not run tools (the sandbox does, through ``Foundry.call``) and does
+not decide anything about them (the workflow does). What its replies say is ``replies.py``.
 
 Blocking foundry work (sandbox calls, workflows, SQLite) runs on worker threads so one slow request
-never stalls the others. Changes are noticed by ``Foundry.on_change``: the ones this server makes at
-once, the ones other processes make (a CLI approval, another agent) within a quarter of a second.
-``mcp_transport.py`` serves it over stdio or streamable HTTP.
+never stalls the others. A request the client cancels (``notifications/cancelled``, or a 2026-era
+client closing its HTTP response stream) is cancelled in the foundry: it stops at its next step
+boundary, unless it already merged. A request whose connection merely ends keeps running; if the
+process exits first, ``serve`` leaves it to the durable workflow. Changes are noticed by
+``Foundry.on_change``: the ones this server makes at once, the ones other processes make (a CLI
+approval, another agent) within a quarter of a second. ``transport.py`` serves it over stdio or HTTP.
 """
 
 from __future__ import annotations
@@ -39,12 +44,13 @@ from toolfoundry.core import JSON, Candidate, Outcome
 from toolfoundry.errors import AccessDenied, InfraError, TamperedTool, UnknownTool, UsageError
 from toolfoundry.examples import parse_examples
 from toolfoundry.pipeline import events
-from toolfoundry.pipeline.bus import Listener
 from toolfoundry.stages import contract
 from toolfoundry.store.changes import ToolChange
 from toolfoundry.store.principals import Identity
-from toolfoundry.store.registry import DeployedTool
 from toolfoundry.surfaces import metatools
+from toolfoundry.surfaces.mcp import replies
+from toolfoundry.surfaces.mcp.early import instructions
+from toolfoundry.surfaces.mcp.inflight import InFlight
 from toolfoundry.trust import Scope
 from toolfoundry.version import __version__
 
@@ -74,13 +80,14 @@ class FoundryServer:
         self.foundry = foundry
         self.identity = identity
         """The principal stdio serving runs as (named at start); over HTTP each request's token says who."""
+        self.generates = bool(foundry.settings.generation.model)
+        """Whether request_capability is offered: only with a model to write tools."""
+        self.offered = tuple(t for t in META_TOOLS if self.generates or t.name != "request_capability")
         self.bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self.bus)
         self.server = _Server(
             "toolfoundry", version=__version__, title="toolfoundry",
-            instructions="Deployed tools run in a sandbox. When you lack a capability, call request_capability"
-                         " (a model writes the tool) or propose_tool (you write it); when it is deployed the"
-                         " tool list changes and you can call it.",
+            instructions=instructions(generates=self.generates),
             lifespan=self._lifespan, on_list_tools=self._list_tools, on_call_tool=self._call_tool,
             on_subscriptions_listen=self._listen)
         self.server.middleware.append(self._track)
@@ -88,6 +95,9 @@ class FoundryServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._attached = 0
         self._unsubscribe: Callable[[], None] | None = None
+        self._closing = False
+        self.inflight = InFlight(foundry)
+        """The requests this server runs for its clients."""
 
     # ── lifecycle and change notifications ─────────────────────────────────────────────────────
 
@@ -106,6 +116,12 @@ class FoundryServer:
                 self._unsubscribe()
                 self._unsubscribe = None
                 self._listen.close()
+
+    def closing(self) -> None:
+        """The server is stopping: end every listen stream now; requests cut off from here on are left, not
+        cancelled. Call it on the event loop."""
+        self._closing = True
+        self._listen.close()
 
     def _on_change(self, change: ToolChange) -> None:
         """Called on a foundry thread: hand the change to the event loop."""
@@ -144,28 +160,39 @@ class FoundryServer:
     async def _list_tools(self, ctx: ServerRequestContext[Any, Any],
                           params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         deployed = await anyio.to_thread.run_sync(self.foundry.tools)
-        return types.ListToolsResult(tools=[*META_TOOLS, *(mcp_tool(t) for t in deployed)])
+        return types.ListToolsResult(tools=[*self.offered, *(replies.mcp_tool(t) for t in deployed)])
 
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any],
                          params: types.CallToolRequestParams) -> types.CallToolResult:
         args: dict[str, Any] = dict(params.arguments or {})
         meta = _META.get(params.name)
-        if meta is not None:
-            problems = contract.validate(meta.input_schema, args)
-            if problems:
-                return _error(f"invalid arguments for {params.name}: {'; '.join(problems)}")
-            return await self._meta(ctx, params.name, args)
+        if meta is None:
+            return await self._run_tool(ctx, params.name, args, dispatched=False)
+        if meta.name == "request_capability" and not self.generates:
+            return replies.error_result(replies.NO_MODEL)
+        problems = contract.validate(meta.input_schema, args)
+        if problems:
+            return replies.error_result(f"invalid arguments for {params.name}: {'; '.join(problems)}")
+        return await self._meta(ctx, params.name, args)
+
+    async def _run_tool(self, ctx: ServerRequestContext[Any, Any], name: str, args: dict[str, Any], *,
+                        dispatched: bool) -> types.CallToolResult:
+        """Call a deployed tool, by its own name or through ``call_tool`` (``dispatched``): the same checks,
+        sandbox and audit either way. An unknown name is a protocol error, or for the dispatcher an error
+        result the model can read."""
         try:
-            result = await anyio.to_thread.run_sync(
-                partial(self.foundry.call, params.name, args, caller=self._who(ctx, "call")))
+            result = await anyio.to_thread.run_sync(partial(self.foundry.call, name, args, caller=self._who(ctx, "call")))
         except UnknownTool:
-            message = (f"unknown tool {params.name!r}: it is not deployed here (tools/list has the current tools;"
-                       f" search_tools finds them)")
+            hint = "search_tools finds the deployed ones" if dispatched else \
+                "tools/list has the current tools; search_tools finds them"
+            message = f"unknown tool {name!r}: it is not deployed here ({hint})"
+            if dispatched:
+                return replies.error_result(message)
             raise MCPError(types.INVALID_PARAMS, message) from None
         except (UsageError, InfraError, TamperedTool) as exc:  # bad arguments, a missing sandbox, tampered code
-            return _error(str(exc))
+            return replies.error_result(str(exc))
         if not result.ok:
-            return _error(result.error_text())
+            return replies.error_result(result.error_text())
         return types.CallToolResult(content=[types.TextContent(text=json.dumps(result.result))],
                                     structured_content={"result": result.result})
 
@@ -174,42 +201,67 @@ class FoundryServer:
     async def _meta(self, ctx: ServerRequestContext[Any, Any], name: str,
                     args: dict[str, Any]) -> types.CallToolResult:
         try:
+            if name == "call_tool":
+                return await self._run_tool(ctx, str(args["name"]), dict(args.get("arguments") or {}),
+                                            dispatched=True)
             if name == "request_status":
                 row = await anyio.to_thread.run_sync(self.foundry.request_row, str(args["id"]))
                 tool = await anyio.to_thread.run_sync(self.foundry.deployed_by, row.id)
-                return _json({"request_id": row.id, "status": row.status, "reason": row.reason,
-                              "requester": row.requester, "tool": tool.to_json() if tool else None,
-                              **_next_step(row.status, row.id, tool.ref.name if tool else None)})
+                return replies.json_result({"request_id": row.id, "status": row.status, "reason": row.reason,
+                                            "requester": row.requester, "tool": tool.to_json() if tool else None,
+                                            **replies.next_step(row.status, row.id, tool.ref.name if tool else None)})
             if name == "search_tools":
                 self._who(ctx, "search")
-                matches = await anyio.to_thread.run_sync(
-                    partial(self.foundry.search, str(args["query"]), limit=int(args.get("limit", 5))))
-                return _json({"tools": [{"name": m.name, "version": m.version, "signature": m.signature,
-                                         "description": m.description} for m in matches]})
-            examples = parse_examples(args.get("examples", []), where="examples")
-            work: Callable[[], Outcome]
-            if name == "propose_tool":
-                candidate = Candidate(code=str(args["code"]), tests=args.get("tests") or None, examples=examples,
-                                      source="mcp")
-                work = partial(self.foundry.extend, candidate, requester=self._who(ctx, "propose"),
-                               on_event=self._progress(ctx))
-            else:
-                work = partial(self.foundry.extend, str(args["description"]), examples=examples,
-                               requester=self._who(ctx, "request"), on_event=self._progress(ctx))
-            outcome = await anyio.to_thread.run_sync(work)
+                return replies.json_result({"tools": await anyio.to_thread.run_sync(
+                    self._search, str(args["query"]), int(args.get("limit", 5)))})
+            outcome = await self._extend(ctx, name, args)
         except UsageError as exc:
-            return _error(str(exc))
+            return replies.error_result(str(exc))
         except InfraError as exc:
-            return _error(f"toolfoundry could not do it: {exc}")
-        return _json(outcome_json(outcome))
+            return replies.error_result(f"toolfoundry could not do it: {exc}")
+        return replies.json_result(replies.outcome_json(outcome))
 
-    def _progress(self, ctx: ServerRequestContext[Any, Any]) -> Listener:
+    def _search(self, query: str, limit: int) -> list[JSON]:
+        """Search hits with what calling them needs: input schema and description (one registry read)."""
+        active = {t.ref.name: t for t in self.foundry.tools()}
+        return [replies.tool_hit(active[m.name]) for m in self.foundry.search(query, limit=limit)
+                if m.name in active]
+
+    async def _extend(self, ctx: ServerRequestContext[Any, Any], name: str, args: dict[str, Any]) -> Outcome:
+        """propose_tool / request_capability: run the request on a thread, cancelling it when the client does."""
+        who = self._who(ctx, "propose" if name == "propose_tool" else "request")
+        examples = parse_examples(args.get("examples", []), where="examples")
+        need: str | Candidate = str(args.get("description", ""))
+        if name == "propose_tool":
+            need = Candidate(code=str(args["code"]), tests=args.get("tests") or None, examples=examples,
+                             source="mcp")
+            examples = ()
+        run = self.inflight.start(who, lambda on_event: self.foundry.extend(
+            need, examples=examples, requester=who, on_event=on_event), self._progress(ctx))
+        try:
+            return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            if self._cancelled_by_client(ctx):
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(run.cancel)
+            raise
+
+    def _cancelled_by_client(self, ctx: ServerRequestContext[Any, Any]) -> bool:
+        """True when the client cancelled this request — ``notifications/cancelled``, or a 2026-era client closing
+        its HTTP response stream, which is how that era cancels — rather than the connection or server ending."""
+        dispatch = getattr(ctx.session, "_request_outbound", None)  # the request's dispatch context (mcp 2.3)
+        asked = getattr(dispatch, "cancel_requested", None)
+        if isinstance(asked, anyio.Event) and asked.is_set():
+            return True
+        return not self._closing and ctx.request is not None and ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+    def _progress(self, ctx: ServerRequestContext[Any, Any]) -> Callable[[events.Event], None]:
         """A listener of this client's request that sends its events as MCP progress notifications."""
         loop = asyncio.get_running_loop()
         count = [0]
 
         def on_event(event: events.Event) -> None:
-            message = progress_message(event)
+            message = replies.progress_message(event)
             if message is None:
                 return
             count[0] += 1
@@ -244,59 +296,3 @@ def _client_name(ctx: ServerRequestContext[Any, Any]) -> str:
     params = ctx.session.client_params
     name = params.client_info.name if params is not None and params.client_info is not None else "client"
     return f"mcp:{name}"[:100]
-
-
-def mcp_tool(tool: DeployedTool) -> types.Tool:
-    """A deployed tool as MCP describes it: its JSON Schemas and description (the result wrapped in an object)."""
-    interface = tool.interface
-    return types.Tool(name=tool.ref.name, description=interface.description,
-                      input_schema=dict(interface.args_schema),
-                      output_schema={"type": "object", "properties": {"result": interface.result_schema},
-                                     "required": ["result"]},
-                      annotations=types.ToolAnnotations(title=f"{tool.ref.name} v{tool.ref.version}",
-                                                        open_world_hint=bool(tool.permissions.net_hosts)))
-
-
-def outcome_json(outcome: Outcome) -> dict[str, JSON]:
-    """A request's outcome for an agent: status, tool, reason, failed findings, and what to do next."""
-    failed = [{"stage": v.stage, "findings": [f.to_json() for f in v.findings][:20]}
-              for v in outcome.stages if not v.ok]
-    return {"request_id": outcome.request_id, "status": outcome.status,
-            "tool": outcome.tool.to_json() if outcome.tool else None, "reason": outcome.reason,
-            "failed_stages": failed,
-            **_next_step(outcome.status, outcome.request_id, outcome.tool.name if outcome.tool else None)}
-
-
-def _next_step(status: str, rid: str, name: str | None) -> dict[str, JSON]:
-    if status == "deployed":
-        return {"next": f"the tool list changed: call {name!r} like any other tool"}
-    if status == "pending_review":
-        return {"next": f"a human reviewer must approve it: `toolfoundry review approve {rid} --as NAME`, or in"
-                        f" `toolfoundry ui`. The tool list changes when it is deployed; request_status tells"
-                        f" where it is."}
-    if status == "rejected":
-        return {"next": "fix what the findings say and propose again, or describe the need differently"}
-    return {}
-
-
-def progress_message(event: events.Event) -> str | None:
-    """One line for an event worth reporting as progress; None for the others."""
-    match event:
-        case events.StageDone(verdict=v):
-            state = "passed" if v.ok else f"failed ({len(v.findings)} findings)"
-            return f"{v.stage} {state} in {v.ms:.0f} ms"
-        case events.PolicyDecided(decision=d):
-            return f"policy: {d.route} ({d.reason})"
-        case events.Deployed(ref=ref):
-            return f"deployed {ref.name} v{ref.version}"
-    return {"assess": "searched the deployed tools", "model.call": "the model answered",
-            "pr.opened": "pull request opened", "merge": "merged", "review.quorum": "reviewer agents voted"
-            }.get(event.kind)
-
-
-def _json(data: dict[str, JSON]) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(text=json.dumps(data))], structured_content=data)
-
-
-def _error(message: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)

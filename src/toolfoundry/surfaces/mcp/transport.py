@@ -3,8 +3,11 @@
 Owns the transports and the HTTP bearer-token gate. stdio belongs to the client that started the
 process: stdout carries only protocol messages, everything else goes to stderr. HTTP binds to
 127.0.0.1 by default, keeps the SDK's DNS-rebinding protection (Host and Origin checks) on loopback,
-and refuses every request without ``Authorization: Bearer <token>`` unless auth was explicitly turned
-off — which is only allowed on a loopback address.
+and refuses every request to ``/mcp`` without ``Authorization: Bearer <token>`` unless auth was
+explicitly turned off — which is only allowed on a loopback address. Every other path is 404, token or
+not: toolfoundry has no OAuth, and a 401 on ``/.well-known/oauth-*`` or ``/register`` sends OAuth-capable
+hosts into a flow that cannot succeed. Stopping the HTTP server ends open ``subscriptions/listen``
+streams first, so Ctrl-C does not wait for a 2026-era client to hang up.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pydantic import ValidationError
 
 from toolfoundry.errors import AccessDenied, UsageError
 from toolfoundry.store.principals import Identity
+from toolfoundry.surfaces.mcp.early import EarlyStdio
 from toolfoundry.surfaces.mcp.server import IDENTITY, FoundryServer
 from toolfoundry.surfaces.web.security import is_loopback
 from toolfoundry.trust import Trust
@@ -39,29 +43,62 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PATH = "/mcp"
 
 
-def serve_stdio(server: FoundryServer) -> None:
+def serve_stdio(server: FoundryServer, early: EarlyStdio | None = None) -> None:
     """Serve one client on this process's stdin/stdout until it closes them.
 
     The SDK's stdio transport drops a line that is not a JSON-RPC message; here the client gets the
-    JSON-RPC error for it instead (parse error, or invalid request), as it does over HTTP.
+    JSON-RPC error for it instead (parse error, or invalid request), as it does over HTTP. With ``early``
+    (``early.py``), the wire was taken over at start and the first line may already be answered: the SDK
+    gets that line first and its own answer to it is not sent again.
     """
+    first = early.first_line() if early is not None else b""
+    skip = early.answered if early is not None else None
+    wire = {} if early is None else dict(zip(("stdin", "stdout"), map(anyio.wrap_file, early.text_streams()),
+                                             strict=True))
+
     async def run() -> None:
-        async with stdio_server() as (read, write):
+        async with stdio_server(**wire) as (read, write):
             send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+            out, outgoing = anyio.create_memory_object_stream[SessionMessage](0)
+
+            async def take(item: SessionMessage | Exception) -> None:
+                if isinstance(item, Exception):
+                    await write.send(SessionMessage(_jsonrpc_error(item)))
+                else:
+                    await send.send(item)
 
             async def answer_garbage() -> None:
                 async with send:
+                    if first.strip():
+                        await take(_message(first))
                     async for item in read:
-                        if isinstance(item, Exception):
-                            await write.send(SessionMessage(_jsonrpc_error(item)))
-                        else:
-                            await send.send(item)
+                        await take(item)
+
+            async def unless_answered() -> None:
+                answered = skip
+                async with outgoing, write:  # closing write ends the SDK's stdout writer once the server is done
+                    async for item in outgoing:
+                        if answered is not None and isinstance(item.message, types.JSONRPCResponse) \
+                                and item.message.id == answered:
+                            answered = None  # the early reply already said exactly this
+                            continue
+                        await write.send(item)
 
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(answer_garbage)
-                await server.server.run(receive, write, server.server.create_initialization_options())
+                tasks.start_soon(unless_answered)
+                async with out:
+                    await server.server.run(receive, out, server.server.create_initialization_options())
 
     anyio.run(run)
+
+
+def _message(line: bytes) -> SessionMessage | Exception:
+    """A line from the wire as the SDK's stdio transport reads it."""
+    try:
+        return SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
+    except ValidationError as exc:
+        return exc
 
 
 def _jsonrpc_error(exc: Exception) -> types.JSONRPCError:
@@ -120,6 +157,9 @@ class BearerGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if scope.get("path") not in (PATH, PATH + "/"):
+                await _not_found(send)  # no OAuth metadata, no client registration: nothing to discover
+                return
             scheme, _, given = dict(scope.get("headers") or ()).get(b"authorization", b"").partition(b" ")
             identity, problem = await self._check(scheme, given.strip())
             if identity is not None:
@@ -133,6 +173,13 @@ class BearerGate:
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
+
+
+async def _not_found(send: Send) -> None:
+    body = b"Not Found"
+    await send({"type": "http.response.start", "status": 404,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def serve_http(server: FoundryServer, *, host: str, port: int, token: str | None,
@@ -152,8 +199,14 @@ def serve_http(server: FoundryServer, *, host: str, port: int, token: str | None
     sock.listen(128)  # connections queue from here on, before uvicorn takes the socket over
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-    uv = uvicorn.Server(config)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=2)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            server.closing()  # end the listen streams uvicorn would otherwise wait for, then the usual shutdown
+            await super().shutdown(sockets)
+
+    uv = Server(config)
 
     async def run() -> None:
         on_ready(f"http://{shown}:{bound}{PATH}")
