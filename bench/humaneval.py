@@ -87,25 +87,39 @@ def gate(dirs: list[Path], home: Path, jobs: int) -> tuple[float, list[dict[str,
     return wall, outcomes, timeline(log, began, began + wall, outcomes)
 
 
-def timeline(log: str, began: float, ended: float, outcomes: list[dict[str, Any]]) -> dict[str, float]:
-    """Seconds from the CLI's start to the first request, the requests' span, and to the CLI's exit; and summed
+STEPS = {("request.opened", "stage:contract"): "contract", ("stage:contract", "stage:checks"): "checks",
+         ("stage:checks", "stage:tests"): "tests", ("stage:tests", "stage:oracle"): "oracle",
+         ("stage:oracle", "policy.decision"): "policy", ("policy.decision", "pr.opened"): "pull request",
+         ("pr.opened", "review.decided"): "review", ("review.decided", "merge"): "merge",
+         ("merge", "deploy"): "load", ("deploy", "request.closed"): "close"}
+"""A deployed request's audit events, in order; the time between two is the step that records the second."""
+
+
+def timeline(log: str, began: float, ended: float, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seconds from the CLI's start to the first request, the requests' span, and to the CLI's exit; summed
     over requests, their time in the four stages and in the rest of the workflow (policy, pull request, merge,
-    load, audit, DBOS steps)."""
-    opened: dict[str, float] = {}
-    closed: dict[str, float] = {}
+    load, audit, DBOS steps); and each step's median over deployed requests, from the audit timestamps."""
+    events: dict[str, list[tuple[float, str]]] = {}
     for line in log.splitlines():
         event = json.loads(line)
-        ts = datetime.fromisoformat(event["ts"]).timestamp()
-        if event["kind"] == "request.opened":
-            opened[event["request_id"]] = ts
-        elif event["kind"] in ("request.closed", "review.requested"):
-            closed[event["request_id"]] = ts
-    spans = sum(closed[r] - opened[r] for r in opened if r in closed)
+        if event["request_id"]:
+            kind = event["kind"] if event["kind"] != "stage" else f"stage:{event['data']['stage']}"
+            events.setdefault(event["request_id"], []).append((datetime.fromisoformat(event["ts"]).timestamp(), kind))
+    steps: dict[str, list[float]] = {}
+    for seq in events.values():
+        seq.sort()
+        for (t0, k0), (t1, k1) in zip(seq, seq[1:], strict=False):
+            if (k0, k1) in STEPS:
+                steps.setdefault(STEPS[k0, k1], []).append(t1 - t0)
+    opened = [seq[0][0] for seq in events.values()]
+    closed = [seq[-1][0] for seq in events.values()]
+    spans = sum(seq[-1][0] - seq[0][0] for seq in events.values())
     stages = sum(s["ms"] for o in outcomes for s in o["stages"]) / 1000
-    return {"to_first_request": round(min(opened.values()) - began, 2),
-            "requests": round(max(closed.values()) - min(opened.values()), 2),
-            "after_last": round(ended - max(closed.values()), 2),
-            "summed_stages": round(stages, 1), "summed_rest": round(spans - stages, 1)}
+    return {"to_first_request": round(min(opened) - began, 2), "requests": round(max(closed) - min(opened), 2),
+            "after_last": round(ended - max(closed), 2), "summed_stages": round(stages, 1),
+            "summed_rest": round(spans - stages, 1),
+            "step_p50_ms": {name: round(sorted(v)[len(v) // 2] * 1000) for name, v in steps.items()},
+            "step_sum_s": {name: round(sum(v), 1) for name, v in steps.items()}}
 
 
 def blocking(outcome: dict[str, Any]) -> list[str]:
@@ -206,7 +220,10 @@ def report(ref: dict[str, Any], mut: dict[str, Any] | None, meta: dict[str, Any]
               f"| gate wall: CLI start → first request, requests, last request → exit | "
               f"{ref['timeline']['to_first_request']} s, {ref['timeline']['requests']} s, "
               f"{ref['timeline']['after_last']} s; a CLI start alone on this home (`tools --json`) "
-              f"{ref['cli_start_s']} s |"]
+              f"{ref['cli_start_s']} s |",
+              "| per deployed request, each step: median ms (sum over requests, s) | " + ", ".join(
+                  f"{name} {ref['timeline']['step_p50_ms'][name]} ({ref['timeline']['step_sum_s'][name]})"
+                  for name in dict.fromkeys(STEPS.values()) if name in ref["timeline"]["step_p50_ms"]) + " |"]
     if mut is not None:
         m = mut["rows"]
         judged = [r for r in m if r["status"] in ("deployed", "rejected")]
@@ -222,6 +239,17 @@ def report(ref: dict[str, Any], mut: dict[str, Any] | None, meta: dict[str, Any]
                   f"**{len(agree)} of {len(judged)}**; " + ("; ".join(
                       f"`{r['name']}` ({r['edit']}): gate {r['status']}, harness {'pass' if r['harness'] else 'fail'}"
                       for r in judged if r not in agree) or "no disagreement") + " |"]
+    t = ref["timeline"]
+    rest = {k: v for k, v in t["step_sum_s"].items() if k not in ("contract", "checks", "tests", "oracle")}
+    lines += ["", f"Where the gate's time goes: the 164 requests ran for {t['requests']} s between the first one "
+              f"opening and the last one closing, {meta['jobs']} at a time. Summed over requests, the four stages "
+              f"took {t['summed_stages']} s and the steps around them {t['summed_rest']} s, of which "
+              + ", ".join(f"{k} {v} s" for k, v in sorted(rest.items(), key=lambda kv: -kv[1])[:3])
+              + " (load records the deployment, loads it back hash-checked and writes and checks the signed "
+              "provenance record). The checks stage runs ruff, bandit and mypy in the CLI's process, mypy one "
+              "candidate at a time, so two jobs wait on each other there. The harness does none of this: it "
+              "runs each problem's check in a forked host process, with no sandbox, static checks, repository or "
+              "audit log. Warm validation (issue 11 item 4) is not in this run."]
     return "\n".join(lines) + "\n"
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,11 @@ def test_a_database_in_a_missing_directory_is_named(tmp_path: Path) -> None:
     with pytest.raises(DatabaseError, match="its directory does not exist"):
         Database(tmp_path / "gone" / "foundry.db")
     assert not os.path.exists(tmp_path / "gone")
+
+
+def test_a_sqlite_home_never_imports_psycopg(tmp_path: Path) -> None:
+    """psycopg costs tens of milliseconds to import; a command on a SQLite home must not pay them."""
+    code = ("import sys; from toolfoundry.store.db import connect_database, migrate;"
+            f" migrate(connect_database({str(tmp_path / 'foundry.db')!r})); print('psycopg' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr

@@ -236,8 +236,12 @@ RETRYING_APPENDER = textwrap.dedent("""
             except DatabaseError as exc:
                 print(exc, file=sys.stderr, flush=True)
                 time.sleep(0.02)
-        if i == 10:
+        if i == 10:  # wait for the others, so that the restart finds every appender mid-run
             progress.touch()
+            while not progress.with_suffix(".go").exists():
+                time.sleep(0.01)
+        if i > 10:
+            time.sleep(0.02)  # the rest takes over a second: longer than the restart takes to begin
 """)
 
 
@@ -253,6 +257,8 @@ def test_a_restart_mid_run_loses_and_duplicates_no_audit_event(postgres: str, pg
         while not all((tmp_path / name).exists() for name in names):
             assert all(p.poll() is None for p in procs), "an appender ended early"
             threading.Event().wait(0.01)
+        for name in names:
+            (tmp_path / name).with_suffix(".go").touch()
         pg_server.restart(mode)
         errors = []
         for p in procs:

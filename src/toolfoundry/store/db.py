@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from toolfoundry.errors import DatabaseError
-from toolfoundry.store.dialect import AnyDatabase, Connection, DialectName
+from toolfoundry.store.dialect import AnyDatabase, Connection, DialectName, is_url
 from toolfoundry.store.migrations import MIGRATIONS, Migration
 
 _INHERITED: list[sqlite3.Connection] = []
@@ -186,9 +186,9 @@ def connect_database(target: Path | str | AnyDatabase, *, timeout: float = 10.0,
     itself when it is already open. ``schema`` and ``pool_size`` apply to PostgreSQL only."""
     if isinstance(target, Database) or not isinstance(target, (str, os.PathLike)):
         return target
-    from toolfoundry.store import postgres  # psycopg is imported only by a process that uses PostgreSQL
-    if postgres.is_url(target):
-        return postgres.PostgresDatabase(str(target), schema=schema, timeout=timeout, pool_size=pool_size)
+    if is_url(target):
+        from toolfoundry.store.postgres import PostgresDatabase  # psycopg only where PostgreSQL is used
+        return PostgresDatabase(str(target), schema=schema, timeout=timeout, pool_size=pool_size)
     return Database(Path(target), timeout=timeout)
 
 

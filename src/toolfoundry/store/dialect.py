@@ -81,6 +81,12 @@ class AnyDatabase(Protocol):
     def close(self) -> None: ...
 
 
+def is_url(target: object) -> bool:
+    """True for a PostgreSQL URL (``postgresql://…``, ``postgres://…``, ``postgresql+psycopg://…``): psycopg is
+    imported only by a process that is given one."""
+    return isinstance(target, str) and re.match(r"postgres(ql)?(\+\w+)?://", target) is not None
+
+
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?|%|\bINSERT\s+OR\s+IGNORE\b|\bLIKE\b", re.IGNORECASE)
 """What the translation looks at: quoted text (kept as it is, but for ``%``), placeholders, ``%``, two keywords."""
 

@@ -32,15 +32,10 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from toolfoundry.errors import DatabaseError, UsageError
-from toolfoundry.store.dialect import Cursor, DialectName, to_postgres
+from toolfoundry.store.dialect import Cursor, DialectName, is_url, to_postgres
 from toolfoundry.store.pgpool import Conn, Pool, pool_for, release
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-
-
-def is_url(target: object) -> bool:
-    """True for a PostgreSQL URL (``postgresql://…``, ``postgres://…``, ``postgresql+psycopg://…``)."""
-    return isinstance(target, str) and re.match(r"postgres(ql)?(\+\w+)?://", target) is not None
 
 
 def redact(url: str) -> str:
