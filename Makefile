@@ -8,11 +8,11 @@ setup:
 	bash scripts/setup.sh
 
 demo:
-	TOOLFOUNDRY_SETUP_BROWSER=0 bash scripts/setup.sh
+	TOOLFOUNDRY_SETUP_BROWSER=0 TOOLFOUNDRY_SETUP_POSTGRES=0 bash scripts/setup.sh
 	$(PY) -m toolfoundry demo
 
 walkthrough:
-	TOOLFOUNDRY_SETUP_BROWSER=0 bash scripts/setup.sh
+	TOOLFOUNDRY_SETUP_BROWSER=0 TOOLFOUNDRY_SETUP_POSTGRES=0 bash scripts/setup.sh
 	bash scripts/walkthrough.sh
 
 lint: setup

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what toolfoundry needs on a Debian machine: bubblewrap (the sandbox), Debian's python3 with
-# pytest (the interpreter inside the sandbox), git, chromium (browser tests of the review UI), and the
-# Python package itself with its dev tools and the UI extra.
+# pytest (the interpreter inside the sandbox), git, chromium (browser tests of the review UI),
+# PostgreSQL (the tests start throwaway servers of their own; a cluster's database), and the Python
+# package itself with its dev tools and the UI extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -13,6 +14,9 @@ ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need+=(libseccomp2)  # 
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)  # signed approvals, provenance records
 if [ "${TOOLFOUNDRY_SETUP_BROWSER:-1}" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the browser tests of the review UI
+fi
+if [ "${TOOLFOUNDRY_SETUP_POSTGRES:-1}" = 1 ]; then
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)  # the cluster and store tests
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

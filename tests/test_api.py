@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -122,27 +122,22 @@ def test_a_broken_callback_does_not_stop_the_others(home: Path) -> None:
         assert seen == ["double"]
 
 
-def test_hold_home_false_releases_the_home_between_requests(home: Path) -> None:
-    def free() -> bool:
-        with open(home / ".lock", "a+", encoding="utf-8") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            return True
+def test_hold_home_false_gives_dbos_back_between_requests(home: Path) -> None:
+    def live(foundry: Foundry) -> int:
+        return len(foundry.executors())
 
     with Foundry(home, hold_home=False) as foundry:
         assert foundry.extend(Candidate(code=DOUBLE, examples=(Example(args={"x": 2}, expect=4),))).status == "deployed"
         deadline = time.monotonic() + 15
-        while not free() and time.monotonic() < deadline:
+        while live(foundry) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert free(), "the home stayed locked after the request finished"
-        # the next request takes it again, and works
+        assert live(foundry) == 0, "this process stayed an executor after its request finished"
+        # the next request launches it again, and works
         assert foundry.extend(Candidate(code=ADD, examples=(Example(args={"a": 1}, expect=2),))).status == "deployed"
     with Foundry(home) as holding:
         assert holding.extend(Candidate(code=DOUBLE.replace("double", "dbl"),
                                         examples=(Example(args={"x": 2}, expect=4),))).status == "deployed"
         time.sleep(1.5)
-        assert not free()  # the default keeps the home until close
-    assert free()
+        [(me, running)] = holding.executors()  # the default stays an executor until close
+        assert me.pid == os.getpid() and me.role == "api" and running == []
+    assert not Foundry(home).executors()

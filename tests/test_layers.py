@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("toolfoundry.pipeline",),
     ("toolfoundry.settings",),
     ("toolfoundry.health",),
+    ("toolfoundry.runtime",),
     ("toolfoundry.home", "toolfoundry.calls", "toolfoundry.trust", "toolfoundry.batch"),
     ("toolfoundry.api",),
     ("toolfoundry.surfaces",),

@@ -22,21 +22,24 @@ from toolfoundry.core import JSON, CallResult, Candidate, Example, Need, Outcome
 from toolfoundry.errors import Conflict, UsageError
 from toolfoundry.home import Home, InitResult, Workflow
 from toolfoundry.models.types import Model
-from toolfoundry.pipeline.bus import Listener
 from toolfoundry.pipeline.cancel import cancel as cancel_request
 from toolfoundry.pipeline.cancel import leave as leave_requests
 from toolfoundry.pipeline.cancel import stop_with_client
+from toolfoundry.pipeline.events import Listener
+from toolfoundry.pipeline.executors import Executor
 from toolfoundry.pipeline.names import new_request_id
+from toolfoundry.runtime import Role
 from toolfoundry.settings import Settings, default_home, load
 from toolfoundry.store.audit import Event, VerifyResult
 from toolfoundry.store.changes import ChangeWatcher, ToolChange
 from toolfoundry.store.ledger import RequestRow
 from toolfoundry.store.registry import DeployedTool
 from toolfoundry.store.search import Match
-from toolfoundry.trust import Asked, Trust
+from toolfoundry.store.stores import open_watcher
 
 if TYPE_CHECKING:
     from toolfoundry.pipeline.sync import Synced
+from toolfoundry.trust import Asked, Trust
 
 __all__ = ["Foundry", "InitResult", "new_request_id"]
 
@@ -46,18 +49,19 @@ class Foundry:
     ``home`` is a path (settings come from its ``toolfoundry.toml`` and the environment, as for the CLI),
     resolved ``Settings``, or None for ``$TOOLFOUNDRY_HOME`` / ``./.toolfoundry``. ``user`` is who
     requests and calls are recorded as (default ``$TOOLFOUNDRY_USER``, else the login name).
-    ``hold_home=False`` gives the home's workflow lock back whenever no request of this object runs.
+    ``hold_home=False`` gives DBOS back whenever no request of this object runs. ``role``: how this process
+    takes part (``runtime.py``): ``api``/``cli`` run their own requests, ``serve``/``ui``/``worker`` anyone's.
     ``token``: act as that principal, with its scopes (``trust/``), instead of as the local ``user``.
     """
 
     def __init__(self, home: Settings | str | os.PathLike[str] | None = None, *, user: str | None = None,
-                 hold_home: bool = True, token: str | None = None) -> None:
+                 hold_home: bool = True, role: Role = "api", command: str = "", token: str | None = None) -> None:
         if isinstance(home, Settings):
             settings = home if user is None else dataclasses.replace(home, user=user)
         else:
             settings = load(default_home() if home is None else Path(home).expanduser(), user=user)
         self.settings = settings
-        self._home = Home(settings, hold=hold_home)
+        self._home = Home(settings, hold=hold_home, role=role, command=command)
         self._parts = self._home.parts
         self._calls = Calls(self._parts, pool=settings.pool, limits=settings.call_limits)
         self.trust = Trust(settings, self._parts, token=token)  # who acts: the token's principal, else the local user
@@ -89,9 +93,21 @@ class Foundry:
         """Receive one-line messages about long waits (the home lock, resuming interrupted requests)."""
         self._home.progress = callback
 
-    def settle(self) -> None:
-        """Finish any interrupted request (cheap when there is none); skip if another process is at work."""
-        self._home.settle()
+    def resume(self) -> list[RequestRow]:
+        """Finish every interrupted request now (and end those that cannot finish); returns them as they ended."""
+        return self._home.resume()
+
+    def interrupted(self) -> list[RequestRow]:
+        """Requests left running by a process that died and that no live process is finishing yet."""
+        return self._home.interrupted()
+
+    def serve_queue(self, slots: int | None = None) -> Executor:
+        """Run this home's queued requests in this process, ``slots`` at once, until ``close`` (a worker)."""
+        return self._home.serve_queue(slots)
+
+    def executors(self) -> list[tuple[Executor, list[str]]]:
+        """The processes running this home's workflows now, each with the requests it runs (``toolfoundry workers``)."""
+        return self._home.executors_running()
 
     # ── requests ───────────────────────────────────────────────────────────────────────────────
 
@@ -193,7 +209,7 @@ class Foundry:
         """Stop a running or pending request at its next step boundary: ``cancelled``, audited. One already approved,
         merged or ended stays as it is, and the outcome's reason says so (``pipeline/cancel.py``)."""
         return cancel_request(self._parts, self.request_row(request_id), actor=actor or self.settings.user,
-                              stop=stop_with_client(f"sqlite:///{self.settings.dbos_db}"))
+                              stop=stop_with_client(self.settings.system_database_url))
 
     def leave(self, request_ids: Iterable[str]) -> list[str]:
         """Before this process exits with ``request_ids`` still running here: audit each as left to its durable
@@ -254,7 +270,7 @@ class Foundry:
         Returns a function that stops it. A callback that raises is logged; the others still run."""
         with self._watcher_lock:
             if self._watcher is None:
-                self._watcher = ChangeWatcher(self.settings.db)
+                self._watcher = open_watcher(self.settings.home, self.settings.database)
             return self._watcher.subscribe(callback)
 
     def _changed(self) -> None:

@@ -58,7 +58,7 @@ ROUTES: tuple[Route, ...] = ("auto", "reviewers", "human", "deny")
 """Every route a policy rule may name."""
 ROLES: tuple[str, ...] = ("security", "correctness", "interface")
 """The reviewer-agent roles; ``prompts/review_<role>.md`` holds each one's instructions."""
-META_TOOL_NAMES = frozenset({"request_capability", "propose_tool", "request_status", "search_tools"})
+META_TOOL_NAMES = frozenset({"request_capability", "propose_tool", "request_status", "search_tools", "call_tool"})
 """The meta-tools every agent is offered (MCP server, reference agent); no deployed tool may take a name of one."""
 TERMINAL: frozenset[Status] = frozenset({"deployed", "rejected", "failed", "cancelled"})
 """Statuses a request never leaves."""

@@ -1,46 +1,48 @@
-"""A foundry home: its paths, creating it, its parts, and running its durable workflows in this process.
+"""A foundry home: its paths, creating it, its parts, and running its requests' durable workflows.
 
 A home is a directory: ``toolfoundry.toml``, ``tools.git`` (the bare tool repository), ``foundry.db``
-(ledger, registry, audit log, search index), ``audit.head`` (the audit chain's anchor) and
-``dbos.sqlite`` (DBOS's checkpoints). :class:`Home` owns creating it (:meth:`Home.init`), telling what
-part of it is missing, opening its :class:`~toolfoundry.pipeline.steps.Parts`, and the DBOS lifecycle:
-launching DBOS with the home's :class:`~toolfoundry.pipeline.workflow.Pipeline` (which resumes
-interrupted requests), settling them (``pipeline/recovery.py``), and shutting DBOS down again.
+(ledger, registry, audit log, search index), ``audit.head`` (the audit chain's anchor), ``dbos.sqlite``
+(DBOS's checkpoints) and ``executors/`` (one liveness lock per running process). :class:`Home` owns
+creating it (:meth:`Home.init`), telling what part of it is missing, opening its
+:class:`~toolfoundry.pipeline.parts.Parts`, running a request (:meth:`Home.run`: started here or
+enqueued, followed through the audit log, waited for), finishing interrupted ones (:meth:`Home.resume`)
+and the DBOS lifecycle, through this process's :data:`~toolfoundry.runtime.PROCESS`.
 
-One process at a time runs a home's workflows: the one holding ``<home>/.lock``; the others wait for
-it. DBOS is a process-wide singleton, so a process has at most one launched home; :data:`_PROCESS`
-says which, and how many requests of this process are using it. ``hold=False`` gives the home back
-(DBOS shut down, the lock released, on a background thread) once no request of this process runs,
-so a long-lived process never keeps the CLI waiting. It does not sequence stages (the workflow does).
+Nothing locks the home: the CLI, ``serve``, ``ui`` and any number of ``worker`` processes act on it at
+once, each an executor of its own; a dead one's requests are finished by the others' watchdogs.
+``hold=False`` gives DBOS back (on a background thread) once no request of this process runs. It does
+not sequence stages (the workflow does).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from toolfoundry.core import Outcome
-from toolfoundry.errors import Conflict, NotInitialised, SandboxUnavailable, UsageError
+from toolfoundry.core import Forge, Outcome, Proposal
+from toolfoundry.errors import Conflict, DatabaseError, NotInitialised, SandboxUnavailable, UsageError
 from toolfoundry.forge import init_forge, open_forge
+from toolfoundry.forge.mirror import MirrorForge
 from toolfoundry.health import refuse_to_paper_over, why_not_open
 from toolfoundry.models.cache import ModelCache
 from toolfoundry.models.types import Model
-from toolfoundry.pipeline.bus import Bus, Listener
 from toolfoundry.pipeline.cancel import unless_cancelled
-from toolfoundry.pipeline.names import QUEUE, deliver_id
+from toolfoundry.pipeline.events import Listener
+from toolfoundry.pipeline.executors import Executor
+from toolfoundry.pipeline.follow import Follower
+from toolfoundry.pipeline.names import FORGE_QUEUE, QUEUE, deliver_id
 from toolfoundry.pipeline.parts import Parts
 from toolfoundry.pipeline.recovery import settle
+from toolfoundry.runtime import PROCESS, Role, enqueue, is_runner, open_liveness, running_by_executor
 from toolfoundry.sandbox.bwrap import BwrapSandbox
 from toolfoundry.settings import CONFIG_NAME, DEFAULT_TOML, Settings
-from toolfoundry.store.audit import AuditLog
-from toolfoundry.store.ledger import Ledger
-from toolfoundry.store.registry import Registry
-from toolfoundry.store.search import ToolIndex
+from toolfoundry.store.ledger import RequestRow
+from toolfoundry.store.stores import open_stores
 from toolfoundry.version import __version__
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
 Workflow = Literal["validate", "generate", "deliver"]
 """The request workflows of the pipeline."""
 Progress = Callable[[str], None]
-"""Receives one-line messages about long waits (the home lock, resuming interrupted requests)."""
+"""Receives one-line messages about long waits (interrupted requests being finished, and by whom)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,8 +65,9 @@ class InitResult:
     """Why the sandbox cannot run here, if it cannot; proposals and calls will refuse until fixed."""
 
 
-def missing(home: Path) -> list[str]:
-    """What a home lacks to be one made by ``toolfoundry init``; empty when it is complete."""
+def missing(home: Path, *, postgres: bool = False) -> list[str]:
+    """What a home lacks to be one made by ``toolfoundry init``; empty when it is complete (``postgres``: its
+    state is in the cluster's database, not in ``foundry.db``)."""
     gaps = []
     if not home.is_dir():
         return [f"{home} does not exist"]
@@ -72,19 +75,28 @@ def missing(home: Path) -> list[str]:
         gaps.append(f"{CONFIG_NAME} is missing")
     if not (home / "tools.git" / "HEAD").is_file():
         gaps.append("the tool repository tools.git is missing or damaged")
-    if not (home / "foundry.db").is_file():
+    if not postgres and not (home / "foundry.db").is_file():
         gaps.append("the database foundry.db is missing")
     return gaps
 
 
-def open_parts(settings: Settings, models: Callable[[str], Model], bus: Bus | None = None) -> Parts:
+def node_forge(settings: Settings) -> Forge:
+    """The home's forge as this node sees it: in a cluster, a node that is not the forge node reads a mirror
+    of the forge node's repository (``[cluster] forge_url``) and writes nothing to it."""
+    cluster = settings.cluster
+    if settings.database.postgres and not cluster.forge_node and settings.forge.kind == "local":
+        return MirrorForge(settings.repo, cluster.forge_url)
+    return open_forge(settings.forge, settings.repo)
+
+
+def open_parts(settings: Settings, models: Callable[[str], Model]) -> Parts:
     """The stores, forge and sandbox of a home, opened in this process."""
-    forge = open_forge(settings.forge, settings.repo)
-    return Parts(sandbox=BwrapSandbox(settings.sandbox), forge=forge,
-                 audit=AuditLog(settings.db, settings.home / "audit.head"), registry=Registry(settings.db, forge),
-                 ledger=Ledger(settings.db), index=ToolIndex(settings.db), models=models, bus=bus or Bus(),
+    forge = node_forge(settings)
+    stores = open_stores(settings.home, settings.database, forge)
+    return Parts(sandbox=BwrapSandbox(settings.sandbox), forge=forge, audit=stores.audit, registry=stores.registry,
+                 ledger=stores.ledger, index=stores.index, models=models,
                  policy=settings.policy, generation=settings.generation, test_limits=settings.test_limits,
-                 checks=settings.checks, crash_after=settings.crash_after)
+                 checks=settings.checks, crash_after=settings.crash_after, queues=settings.database.postgres)
 
 
 def close_parts(parts: Parts) -> None:
@@ -121,29 +133,18 @@ def off_loop(work: Callable[[], T]) -> T:
     return done[0]
 
 
-class _Launched:
-    """This process's launched home (DBOS is one per process): its pipeline, its lock, the requests using it."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.home: Path | None = None
-        self.pipeline: Pipeline | None = None
-        self.lock: IO[str] | None = None
-        self.users = 0
-
-
-_PROCESS = _Launched()
-
-
 class Home:
-    """An initialised foundry home, opened in this process."""
+    """An initialised foundry home, opened in this process as ``role`` (see ``runtime.py``)."""
 
-    def __init__(self, settings: Settings, *, hold: bool = True) -> None:
-        gaps = missing(settings.home)
+    def __init__(self, settings: Settings, *, hold: bool = True, role: Role = "api", command: str = "") -> None:
+        gaps = missing(settings.home, postgres=settings.database.postgres)
         if gaps:
             raise NotInitialised(why_not_open(settings.home, gaps))  # never made, or which part is damaged
         self.settings = settings
+        self.role: Role = role
+        self.command = command
         self._hold = hold
+        self._serving = False
         self.progress: Progress = lambda message: None
         self.models = ModelCache(settings.model_env, settings.generation.model_settings())
         self.parts = open_parts(settings, self.models)
@@ -155,7 +156,7 @@ class Home:
         if home.exists() and not home.is_dir():
             raise UsageError(f"{home} exists and is not a directory; choose another --home")
         refuse_to_paper_over(home)  # a lost part is restored from a backup, not recreated empty
-        created = bool(missing(home))
+        created = bool(missing(home, postgres=settings.database.postgres))
         try:
             home.mkdir(parents=True, exist_ok=True)
             home.chmod(0o700)  # the database, the repo and the held-out examples are nobody else's business
@@ -179,128 +180,151 @@ class Home:
             close_parts(parts)
         return InitResult(home=home, created=created, sandbox_problem=problem)
 
+    def serve_queue(self, slots: int | None = None) -> Executor:
+        """Launch DBOS here and keep it until ``close``, running queued requests (a ``worker``, ``slots`` requests
+        and, in a cluster, ``slots`` validations at once)."""
+        settings = self.settings if slots is None else dataclasses.replace(
+            self.settings, pipeline=dataclasses.replace(self.settings.pipeline, concurrency=slots),
+            cluster=dataclasses.replace(self.settings.cluster, sandbox_slots=slots))
+        with PROCESS.cond:
+            PROCESS.launch(settings, open_parts(settings, self.models), role=self.role, command=self.command,
+                           progress=self.progress)
+            PROCESS.users += 1
+            self._serving = True
+        assert PROCESS.executor is not None
+        return PROCESS.executor
+
     def close(self) -> None:
-        """Give the home back if no request of this process still runs on it; close this object's parts."""
-        with _PROCESS.cond:
-            if _PROCESS.users == 0:
-                self._release()
+        """Give DBOS back if no request of this process still runs on it; close this object's parts."""
+        with PROCESS.cond:
+            if self._serving:
+                PROCESS.users -= 1
+                self._serving = False
+            if PROCESS.users == 0 and PROCESS.home == self.settings.home:  # DBOS refuses to block beside a loop
+                off_loop(lambda: PROCESS.release(self.progress, finish=not PROCESS.runner))
         self.models.close()
         close_parts(self.parts)
 
     # ── running workflows ──────────────────────────────────────────────────────────────────────
 
     @contextlib.contextmanager
-    def running(self, *, wait: bool = True) -> Iterator[Pipeline | None]:
-        """The home's pipeline, launched in this process for the body (None when busy and not ``wait``).
+    def running(self) -> Iterator[Pipeline]:
+        """The home's pipeline, with DBOS launched in this process for the body (launched first if needed).
 
-        Takes the home lock and launches DBOS (resuming interrupted requests and settling them) if this
-        process does not have it yet. With ``hold=False`` the last request to finish gives the home back.
-        """
-        with _PROCESS.cond:
-            _PROCESS.users += 1
+        With ``hold=False`` the last request of this process to finish gives DBOS back."""
+        with PROCESS.cond:
+            PROCESS.users += 1
             try:
-                launched = self._launch(wait=wait)
+                pipeline = PROCESS.launch(self.settings, open_parts(self.settings, self.models), role=self.role,
+                                          command=self.command, progress=self.progress)
             except BaseException:
-                _PROCESS.users -= 1
+                PROCESS.users -= 1
                 raise
         try:
-            yield _PROCESS.pipeline if launched else None
+            yield pipeline
         finally:
-            with _PROCESS.cond:
-                _PROCESS.users -= 1
-                last = _PROCESS.users == 0
+            with PROCESS.cond:
+                PROCESS.users -= 1
+                last = PROCESS.users == 0
             if last and not self._hold:
                 threading.Thread(target=self._release_if_idle, name="toolfoundry-release", daemon=True).start()
 
+    def _release_if_idle(self) -> None:
+        with PROCESS.cond:
+            if PROCESS.users == 0 and PROCESS.home == self.settings.home:
+                PROCESS.release(self.progress, finish=not PROCESS.runner)
+
     def run(self, workflow: Workflow, rid: str, args: tuple[Any, ...], on_event: Listener | None, *,
             claim: str | None = None) -> Outcome:
-        """Run a request workflow from the queue under its id and wait for the outcome, telling ``on_event``
-        each event of this request only. ``claim``: the pending request a review must win first (``Conflict``
-        when another decision won). Called where an event loop runs (a notebook, an async app), the wait
-        happens on a thread of its own: DBOS's blocking calls refuse to run beside a loop."""
+        """Run a request workflow under its id and wait for the outcome, ``on_event`` hearing each event of
+        this request only (followed through the audit log, wherever it runs). ``claim``: the pending request
+        a review must win first (``Conflict`` when another decision won). Called where an event loop runs (a
+        notebook, an async app), the wait happens on a thread of its own: DBOS's blocking calls refuse to run
+        beside a loop."""
         return off_loop(lambda: unless_cancelled(self.parts, rid, lambda: self._run(workflow, rid, args, on_event, claim)))
 
     def _run(self, workflow: Workflow, rid: str, args: tuple[Any, ...], on_event: Listener | None,
              claim: str | None) -> Outcome:
-        from dbos import DBOS, SetWorkflowID, WorkflowHandle
-        with self.running() as pipeline:
-            assert pipeline is not None
-            if claim is not None and not pipeline.parts.ledger.claim(claim, expect="pending_review", status="running"):
-                now = pipeline.parts.ledger.get(claim)
-                raise Conflict(f"request {claim} is already being decided (an approval or rejection started and has not"
-                               f" finished); `toolfoundry review show {claim}` tells its outcome"
-                               if now is not None and now.status == "running" else  # its reason is still the pending one
-                               f"request {claim} was decided meanwhile: it is {now.status if now else 'gone'}"
-                               f"{f' ({now.reason})' if now and now.reason else ''}")
-            stop = pipeline.parts.bus.subscribe(rid, on_event) if on_event is not None else None
-            try:
-                fn: Callable[..., Outcome] = getattr(pipeline, workflow)
-                with SetWorkflowID(deliver_id(rid) if workflow == "deliver" else rid):
-                    handle: WorkflowHandle[Outcome] = DBOS.enqueue_workflow(
-                        QUEUE, fn, *((rid, *args) if workflow != "deliver" else args))
-                return handle.get_result(polling_interval_sec=0.02)
-            finally:
-                if stop is not None:
-                    stop()
-
-    def settle(self) -> None:
-        """Finish any interrupted request (cheap when there is none); skip if another process is at work."""
-        if self.parts.ledger.with_status("running"):
-            off_loop(self._settle)
-
-    def _settle(self) -> None:
-        with self.running(wait=False):  # launching resumes and settles them
-            pass
-
-    def _launch(self, *, wait: bool) -> bool:
-        """Take the home lock and launch DBOS with the pipeline (``_PROCESS.cond`` held)."""
-        if _PROCESS.home == self.settings.home:
-            return True
-        if _PROCESS.home is not None:
-            raise UsageError(f"another foundry ({_PROCESS.home}) is open in this process; close it first")
-        lock = open(self.settings.home / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 (held until released)
+        if claim is not None and not self.parts.ledger.claim(claim, expect="pending_review", status="running"):
+            now = self.parts.ledger.get(claim)
+            raise Conflict(f"request {claim} is already being decided (an approval or rejection started and has not"
+                           f" finished); `toolfoundry review show {claim}` tells its outcome"
+                           if now is not None and now.status == "running" else  # its reason is still the pending one
+                           f"request {claim} was decided meanwhile: it is {now.status if now else 'gone'}"
+                           f"{f' ({now.reason})' if now and now.reason else ''}")
+        follower = Follower(self.parts.audit, rid, on_event) if on_event is not None else None
+        wid, call = (deliver_id(rid), args) if workflow == "deliver" else (rid, (rid, *args))
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                lock.close()
-                return False
-            self.progress("waiting for another toolfoundry process working on this home…")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        from dbos import DBOS
+            if self.settings.queued and not is_runner(self.role, self.settings):
+                return self._enqueued(workflow, rid, wid, call, claim)
+            return self._here(workflow, wid, call)
+        finally:
+            if follower is not None:
+                follower.stop()
 
-        from toolfoundry.pipeline.workflow import Pipeline
-        DBOS(config={"name": "toolfoundry", "application_version": __version__, "log_level": "WARNING",
-                     "system_database_url": f"sqlite:///{self.settings.dbos_db}"})
-        # the pipeline shares this home's models: a scripted model replays one script for the agent and its requests
-        pipeline = Pipeline(open_parts(self.settings, self.models))  # registered before launch, for recovery
-        _PROCESS.home, _PROCESS.pipeline, _PROCESS.lock = self.settings.home, pipeline, lock
+    def _enqueued(self, workflow: Workflow, rid: str, wid: str, call: tuple[Any, ...], claim: str | None) -> Outcome:
+        """A client's request: enqueued for the workers, and waited for."""
         try:
-            DBOS.launch()
-            DBOS.register_queue(QUEUE, worker_concurrency=self.settings.pipeline.concurrency,
-                                polling_interval_sec=self.settings.pipeline.poll_seconds)
-            settle(self.parts, self.progress)
-        except BaseException:
-            self._release()  # nothing half-launched is left behind: DBOS down, the lock given back
+            handle = enqueue(self.settings, workflow, wid, call, partition=self._partition(call if workflow ==
+                                                                                           "deliver" else call[1:]))
+        except DatabaseError:
+            if claim is not None:  # nothing was enqueued: the review is still to be decided
+                self.parts.ledger.claim(claim, expect="running", status="pending_review")
             raise
-        return True
+        if not any(e.role == "worker" for e in self.executors()):
+            self.progress(f"request {rid} is queued, and no worker is running on this home: it starts when one"
+                          f" does (`toolfoundry worker`)")
+        outcome: Outcome = handle.get_result(polling_interval_sec=0.05)
+        return outcome
 
-    def _release_if_idle(self) -> None:
-        with _PROCESS.cond:
-            if _PROCESS.users == 0:
-                self._release()
+    def _here(self, workflow: Workflow, wid: str, call: tuple[Any, ...]) -> Outcome:
+        """A request run by this process's DBOS: enqueued for any runner when this process is one (deliveries
+        of a cluster on the forge queue), else started here in one of this process's slots."""
+        from dbos import DBOS, SetEnqueueOptions, SetWorkflowID, WorkflowHandle
+        with self.running() as pipeline:
+            fn: Callable[..., Outcome] = getattr(pipeline, workflow)
+            handle: WorkflowHandle[Outcome]
+            if PROCESS.runner and workflow == "deliver" and self.settings.database.postgres:
+                with SetWorkflowID(wid):
+                    handle = DBOS.enqueue_workflow(FORGE_QUEUE, fn, *call)
+                return handle.get_result(polling_interval_sec=0.02)
+            if PROCESS.runner:
+                partition = self._partition(call if workflow == "deliver" else call[1:])
+                with SetWorkflowID(wid), SetEnqueueOptions(queue_partition_key=partition):
+                    handle = DBOS.enqueue_workflow(QUEUE, fn, *call)
+                return handle.get_result(polling_interval_sec=0.02)
+            with PROCESS.slot(), SetWorkflowID(wid):
+                return DBOS.start_workflow(fn, *call).get_result()
 
-    def _release(self) -> None:
-        """Shut DBOS down and unlock the home, if it is this home that is launched (``_PROCESS.cond`` held)."""
-        if _PROCESS.home != self.settings.home or _PROCESS.pipeline is None:
-            return
-        from dbos import DBOS
+    @staticmethod
+    def _partition(args: tuple[Any, ...]) -> str:
+        """The requester a request's workflow runs for: its queue partition."""
+        first = args[0]
+        return first.requester if isinstance(first, Proposal) else str(args[1])
 
-        from toolfoundry.pipeline.durable import unregister
-        DBOS.destroy(destroy_registry=False)
-        unregister(_PROCESS.pipeline)
-        close_parts(_PROCESS.pipeline.parts)
-        if _PROCESS.lock is not None:
-            fcntl.flock(_PROCESS.lock, fcntl.LOCK_UN)
-            _PROCESS.lock.close()
-        _PROCESS.home = _PROCESS.pipeline = _PROCESS.lock = None
+    def resume(self) -> list[RequestRow]:
+        """Finish every interrupted request now (their dead executors' work handed on, then waited for), and end
+        the ones that cannot finish; return the requests that were running, as they ended."""
+        def work() -> list[RequestRow]:
+            with self.running():
+                return settle(self.parts, self.progress, live=self.executors)
+        return off_loop(work)
+
+    def interrupted(self) -> list[RequestRow]:
+        """Requests left running by a process that died, when no live process could be finishing them."""
+        rows = self.parts.ledger.with_status("running")
+        return rows if rows and not self.executors() else []
+
+    def executors_running(self) -> list[tuple[Executor, list[str]]]:
+        """The live executors, each with the requests it is running (none are asked about when none is live)."""
+        live = self.executors()
+        running = running_by_executor(self.settings) if live else {}
+        return [(e, running.get(e.id, [])) for e in live]
+
+    def executors(self) -> list[Executor]:
+        """The processes running this home's workflows now."""
+        liveness = open_liveness(self.settings)
+        try:
+            return liveness.live()
+        finally:
+            liveness.release()

@@ -20,7 +20,7 @@ from toolfoundry.errors import UsageError
 from toolfoundry.forge import settings as _forge_settings
 from toolfoundry.forge.settings import ForgeSettings
 from toolfoundry.models.settings import GenerationSettings
-from toolfoundry.pipeline.settings import PipelineSettings
+from toolfoundry.pipeline.settings import ClusterSettings, PipelineSettings
 from toolfoundry.sandbox.settings import PoolSettings, SandboxSettings
 from toolfoundry.sandbox.types import Limits
 from toolfoundry.stages.checks import settings as _checks_file
@@ -57,7 +57,9 @@ class Settings:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     """Model-driven generation and the reference agent."""
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
-    """Model-driven generation and the reference agent."""
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    """What this node of a cluster does (``[cluster]``; only with a PostgreSQL ``[database] url``)."""
+    """Where requests run, and how many a process runs at once."""
     checks: ChecksSettings = field(default_factory=ChecksSettings)
     """Which advisory findings of the static checks block (``[checks] blocking``)."""
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -87,8 +89,19 @@ class Settings:
 
     @property
     def dbos_db(self) -> Path:
-        """DBOS's system database (workflow checkpoints)."""
+        """DBOS's system database (workflow checkpoints) on one machine."""
         return self.home / "dbos.sqlite"
+
+    @property
+    def system_database_url(self) -> str:
+        """Where DBOS keeps its checkpoints and queues: the home's SQLite file, or the cluster's database
+        (``[database] url``; DBOS's tables in its ``dbos`` schema beside toolfoundry's)."""
+        return self.database.url or f"sqlite:///{self.dbos_db}"
+
+    @property
+    def queued(self) -> bool:
+        """True when commands only enqueue their requests, for ``toolfoundry worker`` processes to run."""
+        return self.pipeline.run == "queue" or (self.pipeline.run == "auto" and self.database.postgres)
 
 
 DEFAULT_TOML = """\
@@ -165,6 +178,26 @@ DEFAULT_TOML = """\
 # Per-call timeout and retries (429, 5xx, timeouts; Retry-After is honoured).
 # timeout_seconds = 60.0
 # max_retries = 4
+# Completion tokens per generation call (0: the backend's default).
+# max_tokens = 0
+# Save every model exchange as JSON in this directory (as --record DIR does); replay with scripted:DIR.
+# record = ""
+# How the reference agent offers tools: "native" function calling, "text" (a JSON block in the reply),
+# or "auto" (text for models without native calling, and when a model writes its calls as text).
+# tool_protocol = "auto"
+# The local backend (--model local:qwen2.5-coder-1.5b or local:/path/model.gguf) starts an
+# OpenAI-compatible server on a free 127.0.0.1 port: llama-cpp-python's, or server_command
+# (placeholders {python} {model} {port} {n_ctx} {threads} {chat_format}).
+# local_python = ""
+# server_command = ""
+# local_models_dir = ""
+# local_threads = 1
+# local_n_ctx = 4096
+# local_max_tokens = 1024
+# local_temperature = 0.2
+# local_seed = 42
+# local_timeout_seconds = 600.0
+# local_chat_format = ""
 # Prices in US dollars per million tokens, to record each request's cost (0 means unknown).
 # price_per_mtok_in = 0.0
 # price_per_mtok_out = 0.0
@@ -188,9 +221,28 @@ DEFAULT_TOML = """\
 
 [pipeline]
 # How many requests one process validates at once (default: the number of cores), and how often, in
-# seconds, it looks for a request to start.
-# concurrency = 2
+# seconds, it looks for a request to start. For example:
+## concurrency = 4
 # poll_seconds = 0.05
+# Where a command's requests run: "here" (in its own process), "queue" (only enqueued, for
+# `toolfoundry worker` processes to run), or "auto": "here" on SQLite, "queue" on PostgreSQL.
+# run = "auto"
+
+[cluster]
+# Only with a PostgreSQL [database] url (see "Running a cluster" in the README).
+# This node owns tools.git and runs the merges; exactly one node of a cluster should.
+# forge_node = true
+# A node that is not the forge node reads tool code from the forge node's tools.git (a URL or path):
+## forge_url = "ssh://forge.internal/srv/toolfoundry/tools.git"
+# forge_url = ""
+# Validations one worker runs at once (default: the number of cores), and model calls started per
+# minute across the cluster (0: no limit).
+## sandbox_slots = 2
+# model_calls_per_minute = 0
+# A process checks its liveness lock every fence_seconds and exits when it has lost it; another
+# recovers its work once the lock has been free for grace_seconds.
+# fence_seconds = 0.5
+# grace_seconds = 2.0
 
 [checks]
 # Findings of the static checks either block (the contract, dynamic code, forbidden imports and
@@ -281,7 +333,7 @@ def load(home: Path, environ: Mapping[str, str] | None = None, *, user: str | No
 def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: str | None = None) -> Settings:
     """Apply the sections of a parsed toolfoundry.toml (``text``, the raw file, gives errors line numbers)."""
     unknown = set(data) - {"policy", "sandbox", "limits", "generation", "pool", "pipeline", "checks", "forge",
-                         "database"}
+                         "database", "cluster"}
     if unknown:
         raise UsageError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}")
     policy_values, rules = _policy_file.parse(data.get("policy", {}), where=where, text=text)
@@ -297,15 +349,18 @@ def _apply_file(settings: Settings, data: Mapping[str, Any], where: str, text: s
                         f"{where} [generation]")
     pool = _merge(PoolSettings, settings.pool, data.get("pool", {}), f"{where} [pool]")
     pipeline = _merge(PipelineSettings, settings.pipeline, data.get("pipeline", {}), f"{where} [pipeline]")
-    if pipeline.concurrency < 1 or pipeline.poll_seconds <= 0:
-        raise UsageError(f"{where} [pipeline]: concurrency must be at least 1 and poll_seconds above 0")
+    if pipeline.concurrency < 1 or pipeline.poll_seconds <= 0 or pipeline.run not in ("auto", "here", "queue"):
+        raise UsageError(f"{where} [pipeline]: concurrency must be at least 1, poll_seconds above 0, and run"
+                         f" 'auto', 'here' or 'queue'")
+    cluster = _merge(ClusterSettings, settings.cluster, data.get("cluster", {}), f"{where} [cluster]").check(
+        f"{where} [cluster]")
     checks = _checks_file.parse(data.get("checks", {}), where=where)
     database = _merge(DatabaseSettings, settings.database, data.get("database", {}),
                       f"{where} [database]").check(f"{where} [database]")
     forge = _forge_settings.parse(data.get("forge", {}), settings.forge, f"{where} [forge]")
     return dataclasses.replace(settings, policy=policy, sandbox=sandbox, test_limits=test, call_limits=call,
                                generation=generation, pool=pool, pipeline=pipeline, checks=checks, forge=forge,
-                               database=database)
+                               database=database, cluster=cluster)
 
 
 def _login() -> str:

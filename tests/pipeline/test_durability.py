@@ -1,9 +1,11 @@
-"""Invariant 5, nothing is lost: SIGKILL the process at every stage; the next command finishes the request.
+"""Invariant 5, nothing is lost: SIGKILL the process at every stage; the next process finishes the request.
 
 Fault injection is ``TOOLFOUNDRY_CRASH_AFTER=<point>``: the process kills itself with SIGKILL right after
-that point, as a power cut would. Afterwards any command (here `tools`) must resume the request, and the
-home must be consistent: the tool deployed exactly once, exactly one merge of the request on main, the
-registry and git agreeing, and the audit chain intact with no duplicated event.
+that point, as a power cut would. A read-only command afterwards answers at once and names the
+interrupted request; `toolfoundry resume` (or any process that runs workflows: its watchdog sees the dead
+executor's free lock) finishes it, and the home must be consistent: the tool deployed exactly once,
+exactly one merge of the request on main, the registry and git agreeing, and the audit chain intact with
+no duplicated event.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ AUTO_POINTS = ["open", "contract", "checks", "tests", "oracle", "policy", "pr", 
 def merges_of(home: Path, rid: str) -> int:
     out = subprocess.run(["git", "-C", str(home / "tools.git"), "log", "main", "--merges", "--format=%B%x00"],
                          capture_output=True, text=True, check=True).stdout
-    return sum(1 for body in out.split("\x00") if f"Foundry-Request: {rid}" in body)
+    return sum(1 for body in out.split("\x00") if f"Foundry-Request: {rid}" in body.splitlines())
 
 
 def assert_consistent(home: Path, name: str) -> str:
+    resumed = run_cli(home, "resume")
+    assert resumed.returncode == 0, resumed.stderr
     code, tools = cli_json(home, "tools")
     assert code == 0 and [t["name"] for t in tools] == [name], tools  # type: ignore[union-attr]
     rid = tools[0]["request_id"]  # type: ignore[index]
@@ -70,6 +74,7 @@ def test_a_rejected_request_killed_before_closing_ends_rejected(tmp_path: Path) 
     proc = run_cli(home, "propose", str(EXAMPLES / "broken_word_stats.py"), "--examples",
                    str(EXAMPLES / "word_stats" / "examples.json"), env={"TOOLFOUNDRY_CRASH_AFTER": "policy"})
     assert proc.returncode == -9
+    assert run_cli(home, "resume").returncode == 0
     assert cli_json(home, "tools") == (0, [])
     log = run_cli(home, "audit", "log", "--json").stdout
     assert '"status": "rejected"' in log and run_cli(home, "audit", "verify").returncode == 0
@@ -105,6 +110,8 @@ def test_a_request_interrupted_under_another_version_fails_cleanly_instead_of_ha
         assert db.execute("UPDATE workflow_status SET application_version = '0.0.1'").rowcount == 1
     proc = run_cli(home, "tools", "--json", timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]"
+    assert "left unfinished by a process that died" in proc.stderr  # named, not silently finished first
+    assert run_cli(home, "resume").returncode == 0
     log = run_cli(home, "audit", "log", "--json").stdout
     assert '"status": "failed"' in log and "interrupted under toolfoundry 0.0.1" in log
     assert run_cli(home, "audit", "verify").returncode == 0

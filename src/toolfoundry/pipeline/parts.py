@@ -1,4 +1,4 @@
-"""What the pipeline's steps and the call path work with: one home's stores, forge, sandbox, models and event bus.
+"""What the pipeline's steps and the call path work with: one home's stores, forge, sandbox and models.
 
 Opened by ``home.py`` for one home in one process; importing it imports neither DBOS nor the analysers.
 """
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from toolfoundry.core import Forge
 from toolfoundry.models.settings import GenerationSettings
 from toolfoundry.models.types import Model
-from toolfoundry.pipeline.bus import Bus
 from toolfoundry.sandbox.bwrap import BwrapSandbox
 from toolfoundry.sandbox.types import Limits
 from toolfoundry.stages.checks.settings import ChecksSettings
@@ -34,7 +33,6 @@ class Parts:
     index: ToolIndex
     models: Callable[[str], Model]
     """Builds (or returns the cached) model for ``provider:name``."""
-    bus: Bus
     policy: PolicySettings
     """How candidates are routed."""
     generation: GenerationSettings
@@ -45,3 +43,6 @@ class Parts:
     """Which advisory findings of the static checks block (``[checks]``)."""
     crash_after: str | None = None
     """Fault injection for the durability tests: SIGKILL the process right after the named point."""
+    queues: bool = False
+    """A cluster (the home's state in PostgreSQL): validations, forge writes and model calls run as child
+    workflows on queues of their own (``workflow.py``) rather than inline."""

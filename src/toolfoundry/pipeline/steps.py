@@ -1,12 +1,12 @@
 """The pipeline's checkpointed steps: each runs one stage or makes one state change, and records it.
 
 A step is a ``@DBOS.step`` method of :class:`Steps`, which holds the parts it works with
-(:class:`Parts`: the stores, the sandbox, the forge, the models, the event bus) — no module-global
+(:class:`Parts`: the stores, the sandbox, the forge, the models) — no module-global
 state. DBOS records each step's result, so a workflow resumed after a crash skips the steps that
 finished; a step that was interrupted runs again, which is why every state change it makes is keyed
 (audit events by request and key, the ledger by request id, the forge by branch and compare-and-swap).
-Each step records at most the events of its own state change, through :meth:`Steps.record`, which
-writes the audit log and then tells the request's listeners. The order of the steps is the workflow's.
+Each step records at most the events of its own state change, through :meth:`Steps.record`, in the
+audit log, where listeners follow their request (``follow.py``). The order of the steps is the workflow's.
 """
 
 from __future__ import annotations
@@ -79,10 +79,9 @@ class Steps:
         self.parts = parts
 
     def record(self, event: events.Event) -> None:
-        """Append ``event`` to the audit log (once per key) and hand it to its request's listeners."""
+        """Append ``event`` to the audit log, once per key; whoever follows its request hears it from there."""
         self.parts.audit.append(event.kind, request_id=event.request_id, actor=event.actor, data=event.data(),
                                 key=f"{event.request_id}:{event.key()}")
-        self.parts.bus.publish(event)
 
     def crashpoint(self, name: str) -> None:
         """Fault injection for the durability tests (``TOOLFOUNDRY_CRASH_AFTER``): die here, like a power cut."""

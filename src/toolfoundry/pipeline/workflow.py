@@ -29,30 +29,41 @@ from collections.abc import Iterator
 from dataclasses import replace
 from itertools import count
 
-from dbos import DBOS, DBOSConfiguredInstance
+from dbos import DBOS, DBOSConfiguredInstance, SetWorkflowID
 
 from toolfoundry.core import (
     Candidate,
+    Decision,
     Finding,
     Need,
     Outcome,
     Proposal,
     ReviewDecision,
+    ToolRef,
     ToolSpec,
     Verdict,
     verdict,
 )
 from toolfoundry.errors import ToolfoundryError
-from toolfoundry.models.types import Usage
+from toolfoundry.models.types import Message, Usage
 from toolfoundry.pipeline import events
-from toolfoundry.pipeline.names import INSTANCE, QUEUE, deliver_id, new_request_id
+from toolfoundry.pipeline.names import (
+    CLASS_NAME,
+    FORGE_QUEUE,
+    INSTANCE,
+    MODELS_QUEUE,
+    QUEUE,
+    SANDBOX_QUEUE,
+    deliver_id,
+    new_request_id,
+)
 from toolfoundry.pipeline.parts import Parts
 from toolfoundry.pipeline.steps import ModelReply, Steps, review_findings, tool_in_reply
 from toolfoundry.stages import generate
 from toolfoundry.stages.generate import DraftSpec
 
 
-@DBOS.dbos_class("toolfoundry.Pipeline")
+@DBOS.dbos_class(CLASS_NAME)
 class Pipeline(DBOSConfiguredInstance):
     """The request workflows of one home, in this process."""
 
@@ -70,7 +81,7 @@ class Pipeline(DBOSConfiguredInstance):
         try:
             s.open(rid, candidate, requester)
             s.crashpoint("open")
-            spec, stages = self._validate(rid, candidate, 1)
+            spec, stages = self._judged(rid, candidate, 1)
             outcome = self._ship(rid, candidate, spec, stages, requester)
             assert isinstance(outcome, Outcome)  # no regeneration for a proposed candidate
             return outcome
@@ -104,21 +115,21 @@ class Pipeline(DBOSConfiguredInstance):
         s.crashpoint("policy")
         if decision.route == "deny" or spec is None:
             return s.finish(rid, "rejected", None, stages, decision.reason)
-        ref, head = s.pull_request(rid, candidate, spec, attempt, requester=requester, stages=judged, decision=decision)
+        ref, head = self._pull_request(rid, candidate, spec, attempt, requester, judged, decision)
         s.crashpoint("pr")
         proposal = Proposal(request_id=rid, requester=requester, ref=ref, interface=spec.interface,
                             permissions=candidate.permissions, stages=stages, decision=decision, head=head)
         if decision.route == "human":
             return s.pending(proposal)
         if decision.route == "auto":
-            return self._deliver(proposal, ReviewDecision(approve=True, reviewer="policy", reason=decision.reason))
+            return self._delivered(proposal, ReviewDecision(approve=True, reviewer="policy", reason=decision.reason))
         quorum = s.reviewers(rid, candidate, spec, judged, decision, requester, attempt)
         s.crashpoint("reviewers")
         if quorum is not None and quorum.outcome == "rejected" and decision.regenerate and may_regenerate:
             return review_findings(quorum)
         if quorum is not None and quorum.outcome != "unresolved":
             voters = ",".join(v.reviewer for v in quorum.votes if v.verdict in ("approve", "reject"))
-            return self._deliver(proposal, ReviewDecision(approve=quorum.outcome == "approved",
+            return self._delivered(proposal, ReviewDecision(approve=quorum.outcome == "approved",
                                                           reviewer=f"reviewers({voters})", reason=quorum.reason))
         reason = quorum.reason if quorum is not None else "no reviewer model is configured"
         if decision.fallback == "deny":
@@ -149,7 +160,7 @@ class Pipeline(DBOSConfiguredInstance):
         for attempt in range(1, need.max_attempts + 1):
             if used.total >= need.token_budget:
                 break
-            reply = s.model(rid, "spec", messages, next(calls), need.model)
+            reply = self._ask(rid, "spec", messages, next(calls), need.model)
             used += reply.usage
             draft, problems = generate.parse_spec(reply.text, need.examples)
             if draft is None and (derived := tool_in_reply(reply.text)) is not None:
@@ -177,7 +188,7 @@ class Pipeline(DBOSConfiguredInstance):
                 return s.finish(rid, "rejected", None, stages, f"token budget of {need.token_budget} spent"
                                 f" after {attempt - 1} attempt(s) ({used.total} tokens)", used)
             else:
-                reply = s.model(rid, "generate", messages, next(calls), need.model)
+                reply = self._ask(rid, "generate", messages, next(calls), need.model)
                 used += reply.usage
             code, tests, parsed = generate.parse_code(reply.text, reply.finish_reason, s.max_tokens)
             stages += (s.stage_done(rid, verdict("generate", parsed, details={"attempt": attempt,
@@ -185,7 +196,7 @@ class Pipeline(DBOSConfiguredInstance):
             if code is not None:
                 candidate = Candidate(code=code, tests=tests, examples=need.examples, holdout=need.holdout,
                                       permissions=draft.permissions, name=draft.name, source="request")
-                spec, tried = self._validate(rid, candidate, attempt)
+                spec, tried = self._judged(rid, candidate, attempt)
                 stages += tried
                 parsed = [f for v in tried for f in v.findings]
                 if all(v.ok for v in tried):
@@ -199,6 +210,62 @@ class Pipeline(DBOSConfiguredInstance):
             messages = generate.refine_messages(first, reply.text, parsed, history, attempt, need.max_attempts)
         return s.finish(rid, "rejected", None, stages,
                         f"no candidate passed after {need.max_attempts} attempt(s) ({used.total} tokens)", used)
+
+    # ── a cluster: the sandbox, the forge and the models behind queues of their own ─────────────
+    # On one machine (``parts.queues`` false) these run inline, as steps of the request's workflow. In a
+    # cluster each is a child workflow on its queue: validations ``[cluster] sandbox_slots`` at once per
+    # worker, everything that writes the tool repository on the forge node one at a time, model calls
+    # within the cluster's rate. Which way a home runs is fixed by its database, so a workflow replayed
+    # on another node takes the same path.
+
+    def _judged(self, rid: str, candidate: Candidate, attempt: int) -> tuple[ToolSpec | None, tuple[Verdict, ...]]:
+        if not self.parts.queues:
+            return self._validate(rid, candidate, attempt)
+        judged: tuple[ToolSpec | None, tuple[Verdict, ...]] = DBOS.enqueue_workflow(
+            SANDBOX_QUEUE, self.judge, rid, candidate, attempt).get_result(polling_interval_sec=0.05)
+        return judged
+
+    @DBOS.workflow()
+    def judge(self, rid: str, candidate: Candidate, attempt: int) -> tuple[ToolSpec | None, tuple[Verdict, ...]]:
+        """contract → checks → tests → oracle of one candidate, on a worker's sandbox slot."""
+        return self._validate(rid, candidate, attempt)
+
+    def _pull_request(self, rid: str, candidate: Candidate, spec: ToolSpec, attempt: int, requester: str,
+                      judged: tuple[Verdict, ...], decision: Decision) -> tuple[ToolRef, str]:
+        if not self.parts.queues:
+            return self.steps.pull_request(rid, candidate, spec, attempt, requester=requester, stages=judged,
+                                           decision=decision)
+        opened: tuple[ToolRef, str] = DBOS.enqueue_workflow(
+            FORGE_QUEUE, self.open_pull_request, rid, candidate, spec, attempt, requester, judged,
+            decision).get_result(polling_interval_sec=0.05)
+        return opened
+
+    @DBOS.workflow()
+    def open_pull_request(self, rid: str, candidate: Candidate, spec: ToolSpec, attempt: int, requester: str,
+                          judged: tuple[Verdict, ...], decision: Decision) -> tuple[ToolRef, str]:
+        """Open the request's pull request (on the forge node, in a cluster)."""
+        return self.steps.pull_request(rid, candidate, spec, attempt, requester=requester, stages=judged,
+                                       decision=decision)
+
+    def _delivered(self, proposal: Proposal, review: ReviewDecision) -> Outcome:
+        if not self.parts.queues:
+            return self._deliver(proposal, review)
+        with SetWorkflowID(deliver_id(proposal.request_id)):
+            handle = DBOS.enqueue_workflow(FORGE_QUEUE, self.deliver, proposal, review)
+        outcome: Outcome = handle.get_result(polling_interval_sec=0.05)
+        return outcome
+
+    def _ask(self, rid: str, purpose: str, messages: list[Message], call: int, model: str) -> ModelReply:
+        if not self.parts.queues:
+            return self.steps.model(rid, purpose, messages, call, model)
+        reply: ModelReply = DBOS.enqueue_workflow(MODELS_QUEUE, self.ask_model, rid, purpose, messages, call,
+                                                  model).get_result(polling_interval_sec=0.05)
+        return reply
+
+    @DBOS.workflow()
+    def ask_model(self, rid: str, purpose: str, messages: list[Message], call: int, model: str) -> ModelReply:
+        """One model call, started within the cluster's rate limit."""
+        return self.steps.model(rid, purpose, messages, call, model)
 
     # ── deliver: review → merge → load ─────────────────────────────────────────────────────────
 

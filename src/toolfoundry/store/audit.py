@@ -186,9 +186,14 @@ class AuditLog:
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────────
 
-    def events(self, *, request_id: str | None = None, kinds: Collection[str] | None = None) -> list[Event]:
-        """The events, in seq order, optionally only one request's and only some kinds."""
-        where, params = [], []
+    def events(self, *, request_id: str | None = None, kinds: Collection[str] | None = None,
+               after: int = 0) -> list[Event]:
+        """The events, in seq order, optionally only one request's, only some kinds, only those after seq ``after``."""
+        where: list[str] = []
+        params: list[object] = []
+        if after:
+            where.append("seq > ?")
+            params.append(after)
         if request_id is not None:
             where.append("request_id = ?")
             params.append(request_id)
@@ -199,6 +204,15 @@ class AuditLog:
         sql = f"SELECT {_COLUMNS} FROM audit_events"  # noqa: S608 - only placeholders are interpolated
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
         return [_event(row) for row in self._db.query(sql, params, doing="reading the audit log")]
+
+    def last_seq(self, *, request_id: str | None = None) -> int:
+        """The seq of the newest event (of one request), 0 when there is none."""
+        if request_id is None:
+            row = self._db.one("SELECT MAX(seq) FROM audit_events", [], doing="reading the audit log")
+        else:
+            row = self._db.one("SELECT MAX(seq) FROM audit_events WHERE request_id = ?", [request_id],
+                               doing="reading the audit log")
+        return int(row[0] or 0) if row is not None else 0
 
     def export_jsonl(self, *, request_id: str | None = None) -> Iterator[str]:
         """One JSON object per event (no trailing newline), in seq order: ``audit log --json``."""

@@ -114,5 +114,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(name="0006-requests-fate", sql="""
         ALTER TABLE requests ADD COLUMN fate TEXT
     """),
+    Migration(name="0007-cluster-executors", sql="", sql_postgres="""
+        CREATE TABLE executors (id TEXT PRIMARY KEY, role TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+            since TEXT NOT NULL, command TEXT NOT NULL)
+    """),
 )
 """Every migration, oldest first."""

@@ -93,6 +93,17 @@ class Vote:
                 "reasons": [{"line": line, "text": text} for line, text in self.reasons],
                 "summary": self.summary, "usage": self.usage.to_json(), "ms": round(self.ms, 1)}
 
+    @classmethod
+    def from_json(cls, data: dict[str, JSON]) -> Vote:
+        """The vote ``to_json`` wrote."""
+        return cls(reviewer=str(data["reviewer"]), role=str(data["role"]), verdict=data["verdict"],
+                   reasons=tuple(_line_reasons(data.get("reasons"))), summary=str(data.get("summary") or ""),
+                   usage=Usage.from_json(data.get("usage")), ms=float(data.get("ms") or 0.0))
+
+
+def _line_reasons(items: JSON) -> list[LineReason]:
+    return [(r.get("line"), str(r.get("text", ""))) for r in items or [] if isinstance(r, dict)]
+
 
 def _prompt(name: str) -> str:
     return resources.files("toolfoundry").joinpath("prompts", f"{name}.md").read_text(encoding="utf-8")

@@ -51,6 +51,15 @@ class QuorumResult:
                 "changes_requested": [{"line": line, "text": text} for line, text in self.changes_requested],
                 "excluded": list(self.excluded), "usage": self.usage.to_json()}
 
+    @classmethod
+    def from_json(cls, data: dict[str, JSON]) -> QuorumResult:
+        """The result ``to_json`` wrote."""
+        return cls(outcome=data["outcome"], reason=str(data.get("reason") or ""),
+                   votes=tuple(Vote.from_json(v) for v in data.get("votes") or ()),
+                   changes_requested=tuple((r.get("line"), str(r.get("text", "")))
+                                           for r in data.get("changes_requested") or () if isinstance(r, dict)),
+                   excluded=tuple(data.get("excluded") or ()))
+
 
 def _principal(name: str) -> str:
     return name.removeprefix("agent:")

@@ -15,17 +15,32 @@ import typer
 from rich.markup import escape
 
 from toolfoundry.errors import ToolfoundryError
-from toolfoundry.surfaces.cli import doctor, github, principals, provenance, requests, review, serve, tools, verify
-from toolfoundry.surfaces.cli.app import app, err
+from toolfoundry.surfaces.cli import (
+    doctor,
+    github,
+    principals,
+    provenance,
+    requests,
+    review,
+    serve,
+    tools,
+    verify,
+    workers,
+)
+from toolfoundry.surfaces.cli.app import app, close_opened, err
 from toolfoundry.surfaces.cli.usage import report as report_usage
 
-__all__ = ["app", "doctor", "github", "main", "principals", "provenance", "requests", "review", "serve", "tools", "verify"]
+__all__ = ["app", "doctor", "github", "main", "principals", "provenance", "requests", "review", "serve", "tools", "verify",
+           "workers"]
 
 
 def main() -> None:
     """Console-script entry point: run the app and map our errors to exit code 2 with a one-line reason."""
     try:
-        code = app(standalone_mode=False)  # returns typer.Exit's code instead of raising it
+        try:
+            code = app(standalone_mode=False)  # returns typer.Exit's code instead of raising it
+        finally:
+            close_opened()
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except ToolfoundryError as exc:

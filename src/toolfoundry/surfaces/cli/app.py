@@ -6,6 +6,7 @@ infrastructure error (one-line reason on stderr), 3 pending review.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ from toolfoundry.settings import Settings, default_home, load
 
 if TYPE_CHECKING:
     from toolfoundry.api import Foundry
+    from toolfoundry.runtime import Role
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="toolfoundry: validate, review, merge and load new tools for LLM agents, safely.")
@@ -52,14 +54,39 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_foundry(home: Path | None, user: str | None = None, *, settle: bool = True) -> Foundry:
-    """The home, opened for a command (interrupted requests finished first, unless ``settle`` is off)."""
+OPENED: list[Foundry] = []
+"""Every foundry a command opened; ``main`` closes them when the command ends, whatever its exit code."""
+
+
+def close_opened() -> None:
+    """Close what the command opened: DBOS given back, the executor's lock released, work taken over finished."""
+    while OPENED:
+        OPENED.pop().close()
+
+
+RecordOpt = Annotated[Path | None, typer.Option("--record", help="Save every model exchange (request, reply,"
+                                               " usage, finish reason) as JSON in DIR; replay it with"
+                                               " --model scripted:DIR.")]
+
+
+def open_foundry(home: Path | None, user: str | None = None, *, role: Role = "cli", hold: bool = True,
+                 record: Path | None = None) -> Foundry:
+    """The home, opened for a command. Nothing else is finished first: a request another process left
+    interrupted is named on stderr, with how to finish it. With ``record``, every model exchange is saved there."""
     from toolfoundry.api import Foundry
     resolved = settings(home, user)
-    foundry = Foundry(resolved, token=resolved.token)  # TOOLFOUNDRY_TOKEN: act as that principal
+    if record is not None:
+        resolved = dataclasses.replace(resolved, generation=dataclasses.replace(resolved.generation,
+                                                                                record=str(record)))
+    foundry = Foundry(resolved, role=role, hold_home=hold, command=" ".join(sys.argv[1:])[:200],
+                      token=resolved.token if role == "cli" else None)  # servers authenticate each client instead
+    OPENED.append(foundry)
     foundry.on_progress(lambda message: err.print(f"[dim]{escape(message)}[/dim]"))
-    if settle:
-        foundry.settle()
+    left = foundry.interrupted()
+    if left:
+        shown = ", ".join(r.id for r in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+        err.print(f"[dim]note: {len(left)} request(s) were left unfinished by a process that died ({shown});"
+                  f" `toolfoundry resume` finishes them, as does the next request made here[/dim]")
     return foundry
 
 

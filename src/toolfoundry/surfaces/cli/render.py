@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from toolfoundry.core import Outcome, Verdict
 from toolfoundry.pipeline import events
-from toolfoundry.pipeline.bus import Listener
+from toolfoundry.pipeline.events import Listener
 from toolfoundry.surfaces.cli.app import EXIT, err, out, print_json
 
 T = TypeVar("T")

@@ -13,13 +13,14 @@ from rich.markup import escape
 from toolfoundry.core import JSON, Outcome
 from toolfoundry.examples import load_examples
 from toolfoundry.models.types import Model
-from toolfoundry.pipeline.bus import Listener
+from toolfoundry.pipeline.events import Listener
 from toolfoundry.surfaces.cli import progress, render
 from toolfoundry.surfaces.cli.app import (
     AsOpt,
     HomeOpt,
     JsonOpt,
     ModelOpt,
+    RecordOpt,
     app,
     err,
     fail,
@@ -67,14 +68,15 @@ def init(home: HomeOpt = None, as_json: JsonOpt = False,
 @app.command()
 def propose(
     paths: Annotated[list[Path], typer.Argument(help="Tool modules (.py) or directories laid out like tools/<name>/;"
-                                                     " several are validated at once.", show_default=False)],
+                                                     " several are validated at once.", show_default=False,
+                                                metavar="PATH")],
     tests: Annotated[Path | None, typer.Option("--tests", help="pytest file for the tool.")] = None,
     examples: Annotated[Path | None, typer.Option("--examples", help="Acceptance examples (JSON list).")] = None,
     holdout: Annotated[Path | None, typer.Option("--holdout", help="Held-out examples, never in the repo.")] = None,
     allow_net: Annotated[list[str] | None, typer.Option("--allow-net", help="Host the tool may reach"
                                                                           " (repeatable).")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Tools validated at once (default:"
-                                             " [pipeline] concurrency, the number of cores).")] = None,
+                                             " \\[pipeline] concurrency, the number of cores).")] = None,
     home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
 ) -> None:
     """Validate tools, open their pull requests, route them to review, and deploy the approved ones.
@@ -106,10 +108,11 @@ def request(
                                                                      " model.")] = None,
     holdout: Annotated[Path | None, typer.Option("--holdout", help="Held-out examples, never shown to the"
                                                                    " model.")] = None,
-    model: ModelOpt = None, home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
+    model: ModelOpt = None, record: RecordOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
+    as_user: AsOpt = None,
 ) -> None:
     """Have a model write a tool for DESCRIPTION, then validate, review and deploy it like `propose`."""
-    foundry = open_foundry(home, as_user)
+    foundry = open_foundry(home, as_user, record=record)
     visible = load_examples(read_text(examples, "examples file"), where=str(examples)) if examples else ()
     hidden = load_examples(read_text(holdout, "held-out examples file"), where=str(holdout)) if holdout else ()
 
@@ -121,10 +124,11 @@ def request(
 @app.command("run")
 def run_agent(
     task: Annotated[str, typer.Argument(help="The task for the reference agent.")],
-    model: ModelOpt = None, home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
+    model: ModelOpt = None, record: RecordOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
+    as_user: AsOpt = None,
 ) -> None:
     """Run the reference agent on TASK: it uses deployed tools and requests the ones it lacks."""
-    foundry = open_foundry(home, as_user)
+    foundry = open_foundry(home, as_user, record=record)
     result = _agent(foundry, foundry.model(model), task, quiet=as_json)
     if as_json:
         print_json({"answer": result.answer, "finished": result.finished, "steps": result.steps,

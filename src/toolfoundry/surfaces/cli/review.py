@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolfoundry.core import Decision, Outcome, Verdict
-from toolfoundry.pipeline.bus import Listener
+from toolfoundry.pipeline.events import Listener
 from toolfoundry.surfaces.cli import render
 from toolfoundry.surfaces.cli.app import (
     HomeOpt,

@@ -62,7 +62,7 @@ class _State:
         self.settings = settings
         self.reviewer = reviewer
         self.allowed_hosts = allowed_hosts
-        self.foundry = Foundry(settings, hold_home=False)
+        self.foundry = Foundry(settings, hold_home=False, role="ui", command="ui")
         self.sessions = Sessions(self.foundry.trust)
         self.csrf = Csrf()
         self.templates = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
