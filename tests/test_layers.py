@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("toolfoundry.health",),
     ("toolfoundry.runtime",),
     ("toolfoundry.home", "toolfoundry.calls", "toolfoundry.trust", "toolfoundry.batch"),
+    ("toolfoundry.facade",),
     ("toolfoundry.api",),
     ("toolfoundry.surfaces",),
     ("toolfoundry.adapters", "toolfoundry.testing", "toolfoundry", "toolfoundry.__main__"),

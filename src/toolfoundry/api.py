@@ -1,25 +1,28 @@
 """``Foundry``: the Python facade over a foundry home. The CLI, the MCP server and the UI all use it, and only it.
 
 It composes the parts below and hides them — the :class:`~toolfoundry.home.Home` (the durable workflows),
-the :class:`~toolfoundry.calls.Calls` path, the change watcher — and writes the audit events of actions
-that are not workflow steps (rollbacks, agent runs). Requests run from the home's queue, several at
+the :class:`~toolfoundry.calls.Calls` path, the change watcher — and reads as the list of what a Foundry
+does: open and close a home, run requests (propose, request, extend, review, cancel) here; the deployed
+tools (list, search, call, roll back: ``facade/tools.py``) and the records (requests, diffs, the audit log:
+``facade/records.py``) are method groups it is made of. Requests run from the home's queue, several at
 once; each ``on_event`` listener hears only its own request. It does not sequence stages or parse flags.
 Example: ``with Foundry("~/.toolfoundry") as f: print(f.extend("convert °C to °F").status)``.
 """
-
 from __future__ import annotations
 
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolfoundry import batch
 from toolfoundry.calls import Calls
-from toolfoundry.core import JSON, CallResult, Candidate, Example, Need, Outcome, Status
+from toolfoundry.core import Candidate, Example, Need, Outcome
 from toolfoundry.errors import Conflict, UsageError
+from toolfoundry.facade.records import RecordMethods
+from toolfoundry.facade.tools import ToolMethods
 from toolfoundry.home import Home, InitResult, Workflow
 from toolfoundry.models.types import Model
 from toolfoundry.pipeline.cancel import cancel as cancel_request
@@ -30,12 +33,8 @@ from toolfoundry.pipeline.executors import Executor
 from toolfoundry.pipeline.names import new_request_id
 from toolfoundry.runtime import Role
 from toolfoundry.settings import Settings, default_home, load
-from toolfoundry.store.audit import Event, VerifyResult
-from toolfoundry.store.changes import ChangeWatcher, ToolChange
+from toolfoundry.store.changes import ChangeWatcher
 from toolfoundry.store.ledger import RequestRow
-from toolfoundry.store.registry import DeployedTool
-from toolfoundry.store.search import Match
-from toolfoundry.store.stores import open_watcher
 
 if TYPE_CHECKING:
     from toolfoundry.pipeline.sync import Synced
@@ -43,7 +42,7 @@ from toolfoundry.trust import Asked, Trust
 
 __all__ = ["Foundry", "InitResult", "new_request_id"]
 
-class Foundry:
+class Foundry(RecordMethods, ToolMethods):
     """A foundry home, opened. Use as a context manager or call ``close()``.
 
     ``home`` is a path (settings come from its ``toolfoundry.toml`` and the environment, as for the CLI),
@@ -215,105 +214,3 @@ class Foundry:
         """Before this process exits with ``request_ids`` still running here: audit each as left to its durable
         workflow (it resumes in the next live process on the home) and return those ids. Exit soon after."""
         return leave_requests(self._parts, request_ids, actor=self.settings.user)
-
-    def request_row(self, request_id: str) -> RequestRow:
-        """A request by id or unique prefix; UsageError if none or ambiguous."""
-        rows = self._parts.ledger.find(request_id)
-        exact = [r for r in rows if r.id == request_id]
-        if exact:
-            return exact[0]
-        if not rows:
-            raise UsageError(f"no request {request_id!r}")
-        if len(rows) > 1:
-            raise UsageError(f"{request_id!r} matches {len(rows)} requests: {', '.join(r.id for r in rows[:5])}")
-        return rows[0]
-
-    def requests(self, *statuses: Status) -> list[RequestRow]:
-        """Requests in any of ``statuses`` (default: all), oldest first."""
-        return self._parts.ledger.with_status(*statuses)
-
-    def pending(self) -> list[RequestRow]:
-        """Requests waiting for a human, oldest first."""
-        return self.requests("pending_review")
-
-
-    def diff(self, request_id: str) -> str:
-        """The request's pull request as a unified diff against ``main`` ("" when it has no branch)."""
-        forge = self._parts.forge
-        return forge.diff(request_id) if forge.branch_head(request_id) else ""
-
-    def deployed_by(self, request_id: str) -> DeployedTool | None:
-        """The tool version a request deployed, if any."""
-        return self._parts.registry.by_request(request_id)
-
-    # ── deployed tools ─────────────────────────────────────────────────────────────────────────
-
-    def tools(self) -> list[DeployedTool]:
-        """The active version of every deployed tool."""
-        return self._parts.registry.active()
-
-    def code(self, name: str, version: int | None = None) -> str:
-        """The reviewed source of a deployed tool (the active version by default), hash-checked."""
-        return self._parts.registry.load(name, version).code
-
-    def search(self, query: str, *, limit: int = 5) -> list[Match]:
-        """Deployed tools that fit a free-text need, best first (SQLite FTS5, bm25); [] when none does."""
-        if not 1 <= limit <= 100:
-            raise UsageError("limit must be between 1 and 100")
-        self.trust.actor("search")
-        self._parts.index.rebuild(self.tools())
-        return self._parts.index.search(query, limit=limit)
-
-    def on_change(self, callback: Callable[[ToolChange], None]) -> Callable[[], None]:
-        """Call ``callback(change)`` whenever a tool is deployed, updated or rolled back, by any process on the
-        home (by this object: before the call that made it returns; else within about 0.25 s, on a thread).
-        Returns a function that stops it. A callback that raises is logged; the others still run."""
-        with self._watcher_lock:
-            if self._watcher is None:
-                self._watcher = open_watcher(self.settings.home, self.settings.database)
-            return self._watcher.subscribe(callback)
-
-    def _changed(self) -> None:
-        """Report a change this object may just have made to on_change callbacks, without waiting for a poll."""
-        with self._watcher_lock:
-            watcher = self._watcher
-        if watcher is not None:
-            watcher.check()
-
-    def call(self, name: str, args: Mapping[str, JSON] | None = None, /, *, caller: str | None = None,
-             **kwargs: JSON) -> CallResult:
-        """Call a deployed tool in the sandbox (the reviewed bytes, hash-checked): ``call("add", a=1)`` or
-        ``call("add", {"a": 1})``; ``caller`` is who the audit log records. A tool that fails gives ``ok=False``
-        with ``error``; bad arguments raise ``UsageError``."""
-        if args is not None and kwargs:
-            raise UsageError("pass the arguments either as a mapping or as keywords, not both")
-        caller = self.trust.actor("call", caller)  # a token acts as its principal, never as a name it claims
-        return self._calls.call(name, dict(args if args is not None else kwargs), caller=caller)
-
-    def rollback(self, name: str, to: int | None = None, *, actor: str | None = None) -> DeployedTool:
-        """Make an earlier version of ``name`` the active one; audited. A token needs the admin scope."""
-        actor = self.trust.actor("admin", actor)
-        old, new = self._parts.registry.rollback(name, to)
-        self._parts.registry.load(name)  # the version we roll back to must still load with its reviewed hash
-        self._parts.audit.append("rollback", request_id=new.request_id, actor=actor,
-                                 data={"name": name, "from": old.ref.version, "to": new.ref.version,
-                                       "sha256": new.ref.sha256, "commit": new.ref.commit})
-        self._changed()
-        return new
-
-    def record_agent_run(self, *, task: str, model: str, result_json: dict[str, JSON]) -> None:
-        """Audit an agent's transcript, linked to the capability requests it made."""
-        self._parts.audit.append("agent.run", request_id=None, actor=self.settings.user,
-                                 data={"task": task[:2000], "model": model, **result_json})
-
-    # ── audit ──────────────────────────────────────────────────────────────────────────────────
-
-    def verify(self) -> VerifyResult:
-        """Check the audit chain."""
-        return self._parts.audit.verify()
-
-    def events(self, request_id: str | None = None) -> list[Event]:
-        """Audit events, optionally of one request (id or unique prefix)."""
-        if request_id is not None:
-            request_id = self.request_row(request_id).id
-        return self._parts.audit.events(request_id=request_id)
