@@ -65,7 +65,7 @@ def test_the_local_backend_starts_its_server_on_loopback_calls_it_and_stops_it(t
     sent, again = json.loads(first.message.content), json.loads(second.message.content)
     assert (sent["seed"], again["seed"]) == (7, 8)  # the seed moves on, so a refine is not the same reply
     assert sent["temperature"] == 0.0 and sent["max_tokens"] == 1024 and again["max_tokens"] == 50
-    assert first.usage.total == 10 and first.model == "local:" + str(gguf) + "@m.gguf"
+    assert first.usage.total == 10 and first.model == "local:m.gguf"  # the file, named once
     assert server.process is None  # stopped by close()
 
 
@@ -76,6 +76,21 @@ def test_a_server_that_exits_at_once_is_a_clear_model_error(tmp_path: Path) -> N
     model = load_model(f"local:{gguf}", settings=ModelSettings(local=local))
     with pytest.raises(ModelError, match="exited with 3 before it was ready: no such model"):
         model.complete([Message(role="user", content="hi")])
+
+
+def test_a_missing_runtime_is_a_usage_error_before_any_request_is_opened(home: Path, tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    with pytest.raises(UsageError, match="local_python = '/nonexistent/python' is not an executable file"):
+        load_model(f"local:{gguf}", settings=ModelSettings(local=LocalSettings(python="/nonexistent/python")))
+    if importlib.util.find_spec("llama_cpp") is None:
+        with pytest.raises(UsageError, match=r"the local runtime is not installed: pip install 'llama-cpp-python"):
+            load_model(f"local:{gguf}", settings=ModelSettings())
+    (home / "toolfoundry.toml").write_text('[generation]\nlocal_python = "/nonexistent/python"\n')
+    with Foundry(make_settings(home)) as f:
+        with pytest.raises(UsageError, match="not an executable file"):
+            f.request("convert Celsius to Fahrenheit", examples=EXAMPLES, model=f"local:{gguf}")
+        assert f.requests() == []  # no request was opened, so none is left failed
 
 
 def test_every_exchange_is_recorded_and_scripted_replays_the_directory(

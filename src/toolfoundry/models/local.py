@@ -38,7 +38,7 @@ from pathlib import Path
 
 from toolfoundry.core import JSON
 from toolfoundry.errors import ModelError, UsageError
-from toolfoundry.models.settings import ModelSettings
+from toolfoundry.models.settings import LocalSettings, ModelSettings
 from toolfoundry.models.types import Completion, Message
 
 DEFAULT_SERVER = ("{python} -m llama_cpp.server --model {model} --host 127.0.0.1 --port {port}"
@@ -153,6 +153,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def runtime_missing(local: LocalSettings, label: str) -> None:
+    """UsageError when nothing could serve a ``local:`` model: no ``server_command``, and neither
+    ``local_python`` (an existing interpreter) nor llama-cpp-python importable here. Checked when the model
+    is chosen, so that a request is not opened (and failed) for a runtime that is not there."""
+    if local.server_command:
+        return
+    if local.python:
+        interpreter = Path(local.python).expanduser()
+        if not (interpreter.is_file() and os.access(interpreter, os.X_OK)):
+            raise UsageError(f"{label}: [generation] local_python = {local.python!r} is not an executable file")
+        return
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise UsageError(f"{label}: the local runtime is not installed: pip install"
+                         " 'llama-cpp-python[server]==0.3.36' (or set [generation] local_python to an"
+                         " interpreter that has it, or server_command)")
+
+
 class LocalServer:
     """An OpenAI-compatible server process on a loopback port, started by a command and stopped by pid."""
 
@@ -234,6 +251,7 @@ class LocalModel:
         starts on the first call."""
         models_dir = Path(settings.local.models_dir or "~/.cache/toolfoundry/models").expanduser()
         path, sha = resolve(name, models_dir)
+        runtime_missing(settings.local, f"local:{name}")
         return cls(path, name=name, settings=settings, sha256=sha)
 
     def command(self, port: int) -> list[str]:
@@ -241,7 +259,7 @@ class LocalModel:
         local = self.local
         template = local.server_command or DEFAULT_SERVER
         words = shlex.split(template.format(
-            python=shlex.quote(local.python or sys.executable), model=shlex.quote(str(self.path)), port=port,
+            python=shlex.quote(str(Path(local.python).expanduser()) if local.python else sys.executable), model=shlex.quote(str(self.path)), port=port,
             n_ctx=local.n_ctx, threads=local.threads, chat_format=shlex.quote(local.chat_format)))
         if not local.server_command and local.chat_format:
             words += ["--chat_format", local.chat_format]
@@ -250,11 +268,10 @@ class LocalModel:
     def _openai(self) -> object:
         with self._lock:
             if self._client is None:
-                if not self.local.server_command and importlib.util.find_spec("llama_cpp") is None \
-                        and not self.local.python:
-                    raise ModelError(f"{self.name}: the local runtime is not installed: pip install"
-                                     " 'llama-cpp-python[server]==0.3.36' (or set [generation] local_python to"
-                                     " an interpreter that has it, or server_command)")
+                try:
+                    runtime_missing(self.local, self.name)
+                except UsageError as exc:
+                    raise ModelError(str(exc)) from exc
                 port = free_port()
                 log = Path(tempfile.gettempdir()) / f"toolfoundry-local-{os.getpid()}-{port}.log"
                 server = LocalServer(self.command(port), port, log=log)
@@ -278,7 +295,7 @@ class LocalModel:
             seed, self._calls = self.local.seed + self._calls, self._calls + 1
         done = client.complete(messages, tools=tools, max_tokens=max_tokens or self.local.max_tokens,
                                extra={"temperature": self.local.temperature, "seed": seed})
-        label = f"{self.name}@sha256:{self.sha256[:12]}" if self.sha256 else f"{self.name}@{self.path.name}"
+        label = f"{self.name}@sha256:{self.sha256[:12]}" if self.sha256 else f"local:{self.path.name}"
         return replace(done, model=label)
 
     def close(self) -> None:
