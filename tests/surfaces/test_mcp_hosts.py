@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+import toolfoundry
+
 from conftest import ADD, ADD_EXAMPLES, REPO, run_cli, write
 from surfaces.test_mcp_transport import _http_serve, env_for
 
@@ -77,7 +79,10 @@ def http(home_with_add: Path) -> Iterator[tuple[str, str]]:
 
 def run_clients(place: Path, home: Path, scenario: str, **env: str) -> dict[str, object]:
     serve = [sys.executable, "-m", "toolfoundry", "serve", "--home", str(home)]
-    full = {**env_for(home), "TF_SERVE": json.dumps(serve), "TF_SERVE_ENV": json.dumps(["TOOLFOUNDRY_USER=tester"]),
+    # The Inspector 2.x starts a stdio server with only the variables it is given (-e), so the server gets the
+    # path of the toolfoundry under test: without it, it would import whichever one is installed, or none.
+    given = ["TOOLFOUNDRY_USER=tester", f"PYTHONPATH={Path(toolfoundry.__file__).resolve().parents[1]}"]
+    full = {**env_for(home), "TF_SERVE": json.dumps(serve), "TF_SERVE_ENV": json.dumps(given),
             "TF_INSPECTOR_NODE": NODE, **env}
     proc = subprocess.run([NODE, str(place / "clients.mjs"), scenario], capture_output=True, text=True, env=full,
                           cwd=REPO, timeout=600)
