@@ -131,6 +131,19 @@ def blocking(outcome: dict[str, Any]) -> list[str]:
     return shown
 
 
+def by_code(rows: list[dict[str, Any]], *, sets: bool = False) -> str:
+    """``; code ×n, ...`` over the blocking findings of ``rows`` (each row counted once per code), or, with
+    ``sets``, over each row's set of blocking codes (``tests.failed + oracle.mismatch ×201``)."""
+    codes: Counter[str] = Counter()
+    for r in rows:
+        found = sorted({b.split(" ", 1)[0] for b in r["blocking"]})
+        if sets:
+            codes[" + ".join(found) or "(none)"] += 1
+        else:
+            codes.update(found)
+    return "".join(f"; `{code}` ×{n}" for code, n in codes.most_common())
+
+
 def stage_ms(outcomes: list[dict[str, Any]]) -> dict[str, float]:
     totals: Counter[str] = Counter()
     for o in outcomes:
@@ -198,6 +211,11 @@ def report(ref: dict[str, Any], mut: dict[str, Any] | None, meta: dict[str, Any]
     correct_rejected = [r for r in rows if r["status"] == "rejected" and r["harness"]]
     by_rule = [r for r in correct_rejected if all(b.startswith(SAFETY) for b in r["blocking"])]
     others = [r for r in correct_rejected if r not in by_rule]
+    wrong_deployed = [r for r in rows if r["status"] == "deployed" and not r["harness"]]
+    lines.append(f"| **false rejections** (the harness passes, the gate rejects), by finding code | "
+                 f"**{len(correct_rejected)}**{by_code(correct_rejected)} |")
+    lines.append(f"| **false acceptances** (the harness fails, the gate deploys) | **{len(wrong_deployed)}**"
+                 + "".join(f"; `{r['name']}`" for r in wrong_deployed) + " |")
     lines.append(f"| correct tools rejected, other than by a stated safety rule | **{len(others)}**"
                  + "".join(f"; `{r['name']}` ({r['task_id']}): {', '.join(r['blocking'][:3])}" for r in others) + " |")
     lines.append(f"| correct tools rejected by a stated safety rule | {len(by_rule)}" + "".join(
@@ -228,6 +246,9 @@ def report(ref: dict[str, Any], mut: dict[str, Any] | None, meta: dict[str, Any]
         m = mut["rows"]
         judged = [r for r in m if r["status"] in ("deployed", "rejected")]
         agree = [r for r in judged if (r["status"] == "deployed") == r["harness"]]
+        false_rejected = [r for r in m if r["status"] == "rejected" and r["harness"]]
+        false_accepted = [r for r in m if r["status"] == "deployed" and not r["harness"]]
+        caught = [r for r in m if r["status"] == "rejected" and not r["harness"]]
         lines += [f"| mutants | {len(m)} ({', '.join(f'{k} {n}' for k, n in sorted(mut['kinds'].items()))}); "
                   f"{len(mut['without'])} problems have none |",
                   f"| mutants: harness pass / fail | {sum(r['harness'] for r in m)} / "
@@ -238,7 +259,17 @@ def report(ref: dict[str, Any], mut: dict[str, Any] | None, meta: dict[str, Any]
                   f"| **mutant agreement** (gate vs harness, on the mutants the gate judged itself) | "
                   f"**{len(agree)} of {len(judged)}**; " + ("; ".join(
                       f"`{r['name']}` ({r['edit']}): gate {r['status']}, harness {'pass' if r['harness'] else 'fail'}"
-                      for r in judged if r not in agree) or "no disagreement") + " |"]
+                      for r in judged if r not in agree) or "no disagreement") + " |",
+                  f"| mutants: **false rejections** (harness pass, gate rejects), by finding code | "
+                  f"**{len(false_rejected)}**{by_code(false_rejected)} |",
+                  f"| mutants: **false acceptances** (harness fail, gate deploys) | **{len(false_accepted)}**"
+                  + "".join(f"; `{r['name']}` ({r['edit']})" for r in false_accepted) + " |",
+                  f"| mutants the harness fails, rejected by the gate: by the blocking codes of each | "
+                  f"{len(caught)}{by_code(caught, sets=True)} |",
+                  f"| mutants the harness passes (the edit changes no tested behaviour), gate deployed | "
+                  f"{sum(r['status'] == 'deployed' and r['harness'] for r in m)} of {sum(r['harness'] for r in m)}"
+                  + "".join(f"; `{r['name']}` {r['status']}" for r in m if r["harness"] and r["status"] != "deployed")
+                  + " |"]
     t = ref["timeline"]
     rest = {k: v for k, v in t["step_sum_s"].items() if k not in ("contract", "checks", "tests", "oracle")}
     lines += ["", f"Where the gate's time goes: the 164 requests ran for {t['requests']} s between the first one "
@@ -249,7 +280,9 @@ def report(ref: dict[str, Any], mut: dict[str, Any] | None, meta: dict[str, Any]
               "provenance record). The checks stage runs ruff, bandit and mypy in the CLI's process, mypy one "
               "candidate at a time, so two jobs wait on each other there. The harness does none of this: it "
               "runs each problem's check in a forked host process, with no sandbox, static checks, repository or "
-              "audit log. Warm validation (issue 11 item 4) is not in this run."]
+              "audit log. Validation here is warm (issue 11 item 4, `[sandbox] warm = true`, the default): pytest "
+              "and the examples run in pre-started sandboxes, a fresh fork per candidate, the workflow's tests "
+              "step before its oracle step."]
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,9 @@ Used by ``bench/humaneval.py``. For each problem, ``convert`` writes ``<out>/<na
 * ``test_tool.py``: the problem's ``check`` verbatim, the prompt's imports and any helper it calls (under
   its own name), and ``def test_check(): check(<entry>)``.
 * ``examples.json``: every ``assert candidate(<literals>) == <literal>`` (or ``is True/False/None``) of
-  ``check`` outside loops whose values are JSON, as keyword arguments; no file when there is none.
+  ``check`` outside loops whose values are JSON, as keyword arguments; also ``assert candidate(...)`` and
+  ``assert not candidate(...)`` when the entry point returns ``bool`` (expect ``true``/``false``), and
+  ``tuple(candidate(...)) == tuple(<list>)`` when it returns a list; no file when there is none.
 * ``tool.toml`` with a ``name`` only when two problems share an entry point (``<entry>_<task number>``).
 
 ``mutants`` makes up to two one-token mutants per reference solution (a flipped comparison, an off-by-one
@@ -191,8 +193,50 @@ def _json(value: Any) -> Any:
     raise _NotJSON(type(value).__name__)
 
 
-def examples(test: str, params: list[str]) -> tuple[list[dict[str, Any]], Counter[str]]:
-    """Examples from ``check``'s literal asserts, and why the other asserts were skipped (counted)."""
+def _candidate_call(node: ast.expr) -> ast.Call | None:
+    """``node`` when it is ``candidate(...)``, else None."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "candidate":
+        return node
+    return None
+
+
+def _untupled(node: ast.expr) -> ast.expr | None:
+    """``x`` of ``tuple(x)``, else None."""
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "tuple"
+            and len(node.args) == 1 and not node.keywords):
+        return node.args[0]
+    return None
+
+
+def _claim(t: ast.expr, returns: str) -> tuple[ast.Call, ast.expr | bool] | str:
+    """The call and the expected value (a literal node, or True/False) an assert's test states, or why none.
+
+    ``candidate(a) == lit`` and ``candidate(a) is True/False/None``; for a tool observed to return ``bool``
+    only, ``candidate(a)`` and ``not candidate(a)`` (truthiness is then exactly True/False); for one that
+    returns a list, ``tuple(candidate(a)) == tuple(lit)`` (the same elements in order, which is what JSON
+    equality of the list checks)."""
+    if (call := _candidate_call(t)) is not None:
+        return (call, True) if returns == "bool" else "truthiness of a value that is not a bool"
+    if isinstance(t, ast.UnaryOp) and isinstance(t.op, ast.Not) and (call := _candidate_call(t.operand)) is not None:
+        return (call, False) if returns == "bool" else "truthiness of a value that is not a bool"
+    if not (isinstance(t, ast.Compare) and len(t.ops) == 1):
+        return "not candidate(...) == literal"
+    op, left, right = t.ops[0], t.left, t.comparators[0]
+    if (inner := _untupled(left)) is not None and (call := _candidate_call(inner)) is not None:
+        if not (isinstance(op, ast.Eq) and returns.startswith("list[") and (lit := _untupled(right)) is not None):
+            return "another comparison"
+        return call, lit
+    if (call := _candidate_call(left)) is None:
+        return "not candidate(...) == literal"
+    if not (isinstance(op, ast.Eq) or (isinstance(op, ast.Is) and isinstance(right, ast.Constant)
+                                       and right.value in (True, False, None))):
+        return "another comparison"
+    return call, right
+
+
+def examples(test: str, params: list[str], returns: str = "") -> tuple[list[dict[str, Any]], Counter[str]]:
+    """Examples from ``check``'s literal asserts, and why the other asserts were skipped (counted).
+    ``returns`` is the entry point's return annotation (``bool``, ``list[int]``; see ``_claim``)."""
     check = next(n for n in ast.parse(test).body if isinstance(n, ast.FunctionDef) and n.name == "check")
     looped = {id(n) for loop in ast.walk(check) if isinstance(loop, ast.For | ast.While) for n in ast.walk(loop)}
     found: list[dict[str, Any]] = []
@@ -200,24 +244,20 @@ def examples(test: str, params: list[str]) -> tuple[list[dict[str, Any]], Counte
     for node in ast.walk(check):
         if not isinstance(node, ast.Assert):
             continue
-        t = node.test
-        call = t.left if isinstance(t, ast.Compare) else None
-        if not (isinstance(t, ast.Compare) and len(t.ops) == 1 and isinstance(call, ast.Call)
-                and isinstance(call.func, ast.Name) and call.func.id == "candidate"):
-            skipped["not candidate(...) == literal"] += 1
+        claim = _claim(node.test, returns)
+        if isinstance(claim, str):
+            skipped[claim] += 1
             continue
-        op, right = t.ops[0], t.comparators[0]
-        if not (isinstance(op, ast.Eq) or (isinstance(op, ast.Is) and isinstance(right, ast.Constant)
-                                           and right.value in (True, False, None))):
-            skipped["another comparison"] += 1
-        elif id(node) in looped:
+        call, right = claim
+        if id(node) in looped:
             skipped["inside a loop"] += 1
         elif call.keywords or len(call.args) > len(params):
             skipped["keyword or extra arguments"] += 1
         else:
             try:
+                expect = right if isinstance(right, bool) else _json(ast.literal_eval(right))
                 example = {"args": {p: _json(ast.literal_eval(a)) for p, a in zip(params, call.args, strict=False)},
-                           "expect": _json(ast.literal_eval(right))}
+                           "expect": expect}
             except (ValueError, TypeError, SyntaxError):
                 skipped["arguments that are not literals"] += 1
                 continue
@@ -270,7 +310,8 @@ def convert(problem: dict[str, Any], name: str, out: Path, *, types: dict[str, A
     if types["uses"]:
         header += "from typing import " + ", ".join(types["uses"]) + "\n"
     code = header + "\n" + code.lstrip("\n")
-    found, skipped = examples(problem["test"], params)
+    returns = types["returns"] or (ast.unparse(fn.returns) if fn.returns is not None else "")
+    found, skipped = examples(problem["test"], params, returns)
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tool.py").write_text(code, encoding="utf-8")

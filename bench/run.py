@@ -1,6 +1,6 @@
 """Benchmarks for toolfoundry's performance targets (DESIGN.md), measured side by side in one run.
 
-    python bench/run.py [--runs N] [--write BENCHMARKS.md]
+    python bench/run.py [--runs N] [--write BENCHMARKS.md]   # --write replaces the top table only
 
 Measures, each as median / p90 over repeated runs on one machine in one run:
   * plain in-process call of the tool function (the floor, no isolation at all)
@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="write the results into this markdown file")
     ns = parser.parse_args()
     rows: list[Row] = []
+    load_before = _load()
     with tempfile.TemporaryDirectory(prefix="tf-bench-") as tmp:
         settings = load_settings(Path(tmp) / "home", {}, user="bench")
         Foundry.init(settings)
@@ -189,10 +190,18 @@ def main() -> None:
             sandbox.close()
         cli, imported = cli_rows(settings.home, ns.runs)
         rows += cli
-    report = render(rows, ns.runs) + imported
+    report = render(rows, ns.runs, (load_before, _load())) + imported
     print(report)
     if ns.write:
-        ns.write.write_text(report, encoding="utf-8")
+        write_top(ns.write, report)
+
+
+def write_top(path: Path, report: str) -> None:
+    """Replace the top of ``path`` (everything before its first ``## `` section) with ``report``: the other
+    sections (search, MCP, HumanEval, the explanations) are written by hand or by other benches."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    at = text.find("\n## ")
+    path.write_text(report.rstrip("\n") + "\n" + (text[at:] if at >= 0 else ""), encoding="utf-8")
 
 
 def validate_rows(warm: BwrapSandbox, cold: BwrapSandbox, limits: Limits, runs: int) -> list[Row]:
@@ -277,13 +286,19 @@ def importtime_summary(text: str) -> str:
             f"the largest (ms, self time summed per package): {shown}.\n")
 
 
-def render(rows: list[tuple[str, list[float], str]], runs: int) -> str:
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (the machine is shared: say how busy it was)."""
+    return " / ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def render(rows: list[tuple[str, list[float], str]], runs: int, load: tuple[str, str]) -> str:
     lines = [
         "# Benchmarks", "",
         f"Taken {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `python bench/run.py --runs {runs}` on "
         f"{platform.node() or 'this machine'}: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.platform()}. All rows come from the same run, one after the other, in one process; "
-        "the machine is shared and noisy, so read medians and ratios.", "",
+        f"the machine is shared and noisy (load average {load[0]} before, {load[1]} after), so read medians "
+        "and ratios.", "",
         "| measure | runs | p50 ms | p90 ms | note |", "|---|---|---|---|---|",
     ]
     for name, samples, note in rows:
