@@ -16,6 +16,7 @@ from toolfoundry.errors import ModelError, UsageError
 from toolfoundry.models import load_model
 from toolfoundry.models.local import KNOWN, LocalModel, resolve
 from toolfoundry.models.record import exchange_files
+from toolfoundry.models.scripted import ScriptedModel
 from toolfoundry.models.settings import GenerationSettings, LocalSettings, ModelSettings
 from toolfoundry.models.types import Message
 from toolfoundry.testing import FakeOpenAIServer, Reply
@@ -67,6 +68,20 @@ def test_the_local_backend_starts_its_server_on_loopback_calls_it_and_stops_it(t
     assert sent["temperature"] == 0.0 and sent["max_tokens"] == 1024 and again["max_tokens"] == 50
     assert first.usage.total == 10 and first.model == "local:m.gguf"  # the file, named once
     assert server.process is None  # stopped by close()
+
+
+def test_a_replay_of_a_local_run_speaks_the_text_tool_protocol_as_the_run_did(tmp_path: Path) -> None:
+    gguf, record = tmp_path / "m.gguf", tmp_path / "rec"
+    gguf.write_bytes(b"GGUF")
+    local = LocalSettings(server_command=f"{sys.executable} {TINY} --port {{port}}")
+    model = load_model(f"local:{gguf}", settings=ModelSettings(local=local, record=str(record)))
+    try:
+        model.complete([Message(role="user", content="hi")])
+    finally:
+        model.close()
+    assert json.loads(exchange_files(record)[0].read_text())["native_tools"] is False
+    assert getattr(load_model(f"scripted:{record}"), "native_tools") is False
+    assert ScriptedModel(["hi", {"content": "there"}]).native_tools is True  # a script says nothing of it
 
 
 def test_a_server_that_exits_at_once_is_a_clear_model_error(tmp_path: Path) -> None:

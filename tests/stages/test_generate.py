@@ -157,6 +157,38 @@ def test_a_reply_cut_off_at_the_token_limit_asks_for_a_shorter_one(home: Path, s
     assert second.ok and second.findings[0].code == "generate.tests-cut-off"  # the cut tests were dropped
 
 
+UNUSABLE = [  # (reply, finish reason): shapes of reply that hold no tool module
+    ("I'm sorry, but I can't write that function.", None),
+    ("<think>The user wants a converter. Let me think about the formula first.</think>", None),
+    (f"```python\n{TESTS}```\n", None),  # tests only
+    ("```python\ndef c_to_f(celsius: float) -> float:\n    return (celsius *", "length"),  # cut off
+]
+
+
+@pytest.mark.parametrize(("toml", "reason", "calls"), [
+    ("", "no candidate passed after 3 attempt(s) (2000 tokens)", 4),
+    ("[generation]\nmax_attempts = 50\ntoken_budget = 2500\n", "token budget of 2500 spent after 4 attempt(s)", 5),
+])
+def test_a_model_that_never_writes_a_usable_tool_is_rejected_within_its_attempts_and_budget(
+        home: Path, server: FakeOpenAIServer, toml: str, reason: str, calls: int) -> None:
+    (home / "toolfoundry.toml").write_text(toml)
+    server.add(Reply.text(SPEC, usage=(400, 100)),
+               *[Reply.text(text, usage=(400, 100), finish_reason=finish) for text, finish in UNUSABLE * 15])
+    with Foundry(settings_for(home, server)) as f:  # type: ignore[arg-type]
+        outcome = f.request("convert Celsius to Fahrenheit", examples=EXAMPLES)
+        closed = next(e for e in f.events(outcome.request_id) if e.kind == "request.closed")
+        assert f.tools() == [] and f.verify().ok
+    assert outcome.status == "rejected" and reason in outcome.reason, outcome.reason
+    assert len(server.requests) == calls  # the spec, then one call per attempt, and none past the bound
+    usage = closed.data["usage"]
+    assert usage["prompt_tokens"] + usage["completion_tokens"] == 500 * calls  # type: ignore[index,operator]
+    generated = [s for s in outcome.stages if s.stage == "generate"]
+    assert len(generated) == calls - 1 and not any(s.ok for s in generated)
+    assert [s.findings[0].code for s in generated][:4] == ["generate.no-code"] * 3 + ["generate.truncated"][:calls - 4]
+    for request in server.requests[2:]:  # every retry says what was wrong with the reply before it
+        assert "generate.no-code" in request["messages"][-1]["content"]
+
+
 def test_a_deployed_tool_that_fits_is_returned_instead_of_a_duplicate(
         gen: Foundry, server: FakeOpenAIServer) -> None:
     server.add(Reply.text(SPEC), reply_with(RIGHT))

@@ -3,7 +3,8 @@
 ``--record DIR`` (or ``[generation] record``) wraps each model a home builds in a :class:`RecordingModel`.
 Each call becomes ``DIR/NNNN.json`` (numbered in the order the calls finished, across every model of the
 process) holding the request (messages, tools, max_tokens), the reply (text and tool calls), the usage,
-the finish reason and the model that answered. Failed calls are saved too, with the error, so a transcript
+the finish reason, the model that answered and whether it calls tools natively (``native_tools``: a replay
+speaks the same tool protocol to the agent as the run it replays). Failed calls are saved too, with the error, so a transcript
 shows everything that happened; replay skips them. The files hold prompts and replies in clear: treat
 the directory like the audit log's material, not like a log to share. No secret is written (API keys
 never reach a model's messages).
@@ -78,7 +79,8 @@ class RecordingModel:
             raise
         self._save({"format": FORMAT, "model": done.model, "request": request,
                     "reply": message_json(done.message), "usage": done.usage.to_json(),
-                    "finish_reason": done.finish_reason, "seconds": round(time.perf_counter() - start, 3)})
+                    "finish_reason": done.finish_reason, "seconds": round(time.perf_counter() - start, 3),
+                    "native_tools": bool(getattr(self.inner, "native_tools", True))})
         return done
 
     def _save(self, exchange: dict[str, JSON]) -> None:

@@ -86,6 +86,9 @@ class ScriptedModel:
             label = str(path)
         else:
             entries, label = list(path_or_responses), "inline"
+        self.native_tools = all(e.get("native_tools", True) is not False for e in entries if isinstance(e, dict))
+        """False when the recorded model had no native tool calling (a ``local:`` run): the agent then speaks
+        the text protocol to the replay, as it did to the model."""
         self.name = name or f"scripted:{label}"
         self.settings = settings or ModelSettings()
         self._script = [_scripted_entry(e, f"{label}: response {i}", i) for i, e in enumerate(entries)]
