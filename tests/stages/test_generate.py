@@ -65,6 +65,17 @@ def test_a_failing_first_candidate_is_refined_with_its_findings_and_deployed(
     assert done.data["attempts"] == 2 and done.data["usage"]["prompt_tokens"] == calls  # type: ignore[index]
 
 
+def test_a_tool_failing_only_its_own_wrong_test_is_told_to_fix_the_test_not_the_tool(
+        gen: Foundry, server: FakeOpenAIServer) -> None:
+    wrong_test = TESTS.replace("== 32", "== 33")
+    server.add(Reply.text(SPEC), reply_with(RIGHT, wrong_test), reply_with(WRONG), reply_with(RIGHT))
+    outcome = gen.request("convert Celsius to Fahrenheit", examples=EXAMPLES)
+    assert outcome.status == "deployed", outcome.to_json()
+    after_tests, after_oracle = (r["messages"][-1]["content"] for r in server.requests[2:4])
+    assert "tests.failed" in after_tests and "only your own test_tool.py failed" in after_tests
+    assert "oracle.mismatch" in after_oracle and "only your own test_tool.py failed" not in after_oracle
+
+
 def test_the_cost_of_a_request_is_recorded_when_prices_are_configured(home: Path, server: FakeOpenAIServer) -> None:
     (home / "toolfoundry.toml").write_text("[generation]\nprice_per_mtok_in = 2.0\nprice_per_mtok_out = 8.0\n")
     server.add(Reply.text(SPEC, usage=(1000, 100)), *[reply_with(WRONG) for _ in range(3)])

@@ -65,7 +65,23 @@ def refine_messages(first: list[Message], last_reply: str, findings: list[Findin
     text = prompt("refine").format(attempt=attempt, max_attempts=max_attempts,
                                    findings=format_findings(findings),
                                    history="\n".join(f"- {h}" for h in history) or "- (none)")
+    if only_own_tests_failed(findings):
+        text += "\n\n" + ONLY_TESTS_FAILED
     return [*first, Message(role="assistant", content=last_reply), Message(role="user", content=text)]
+
+
+ONLY_TESTS_FAILED = ("Note: tool.py passed every example it was judged on, including examples you were not"
+                     " shown; only your own test_tool.py failed. The failing assertion most likely expects a"
+                     " wrong value or a wrong exception: correct it or delete it, and keep tool.py as it is.")
+"""Told with the findings when only the model's own tests failed (small models rewrite the right tool and
+keep the wrong test: 3 identical replies for reverse_words in the local-model benchmark)."""
+
+
+def only_own_tests_failed(findings: list[Finding]) -> bool:
+    """The blocking findings are all ``tests.failed``: the tests only run when the contract and checks
+    passed, and the oracle runs after them, so the tool itself met every example."""
+    blocking = {f.code for f in findings if f.severity == "error"}
+    return blocking == {"tests.failed"}
 
 
 ADVISORY_MARK = "(advisory: does not block) "
