@@ -13,7 +13,7 @@ the foundry are up). Then, per row, it does some work and closes stdin, timing s
 It also counts the modules a start imports and says whether dbos, sqlalchemy, mypy or bandit are among them
 before the first request that needs them (`python -X importtime`, one start).
 
-    python bench/mcp_start.py [--runs 7] [--write FILE] [--json]
+    python bench/mcp_start.py [--runs 7] [--load N] [--write FILE] [--json]
 
 The machine is shared: read medians, and the load average printed with them. The CPU time the server had
 used when each reply arrived (from /proc) does not depend on the load: it is what the wall time would be
@@ -41,9 +41,14 @@ SLOW_TESTS = "import time\n\nfrom tool import {name}\n\n\ndef test_it():\n    ti
 WATCH = ("dbos", "sqlalchemy", "psycopg", "mypy", "bandit", "mcp", "mcp_types", "uvicorn", "openai")
 
 
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
 def env_for(home: Path) -> dict[str, str]:
+    """The server's environment: this checkout's toolfoundry (whatever is installed), on ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLFOUNDRY_")}
-    env.update(TOOLFOUNDRY_HOME=str(home), TOOLFOUNDRY_USER="bench")
+    env.update(TOOLFOUNDRY_HOME=str(home), TOOLFOUNDRY_USER="bench",
+               PYTHONPATH=os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p))
     return env
 
 
@@ -88,11 +93,17 @@ class Server:
 
     def wait_for(self, what: object, timeout: float = 300) -> tuple[float, dict[str, Any]]:
         """The reply with id ``what`` (or the first progress line, for ``"progress"``): (ms since spawn, it)."""
-        with self._cond:
-            ok = self._cond.wait_for(lambda: (what in self.replies) if what != "progress" else bool(self.progress),
-                                     timeout)
+        def arrived() -> bool:
+            return (what in self.replies) if what != "progress" else bool(self.progress)
+
+        with self._cond:  # woken by each message; checks every second whether the server died instead
+            end = time.monotonic() + timeout
+            while not arrived() and self.proc.poll() is None and time.monotonic() < end:
+                self._cond.wait(1.0)
+            ok = arrived()
         if not ok:
-            raise RuntimeError(f"no {what!r} from the server in {timeout} s: {self._stderr()}")
+            why = f"it exited with {self.proc.returncode}" if self.proc.poll() is not None else f"in {timeout} s"
+            raise RuntimeError(f"no {what!r} from the server ({why}): {self._stderr()}")
         if what == "progress":
             return 0.0, {"message": self.progress[0]}
         at, reply = self.replies[what]
@@ -171,7 +182,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--write", type=Path, help="also write the table (markdown) to this file")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--load", type=int, default=0, metavar="N",
+                        help="run N busy loops (niced 0) beside the server throughout: a loaded machine on demand")
     args = parser.parse_args()
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
+    try:
+        result = measure(args.runs)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    result["busy_loops"] = args.load
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    print_table(result, args.write)
+
+
+def measure(runs: int) -> dict[str, Any]:
+    """Every row ``runs`` times on one fresh home: medians and ranges, the load average, the imports."""
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tf-bench-start-") as tmp:
         home = Path(tmp) / "home"
         subprocess.run([sys.executable, "-m", "toolfoundry", "init"], env=env_for(home), check=True,
@@ -183,16 +213,15 @@ def main() -> None:
         seen = imports(home)  # first: later starts may take over the requests the last row leaves
         rows: dict[str, list[dict[str, float]]] = {}
         for row in ("idle", "after a tools/call", "after propose_tool", "propose_tool running"):
-            rows[row] = [one_run(home, row, n) for n in range(args.runs)]
-    load = os.getloadavg()
-    result = {"runs": args.runs, "load": [round(x, 2) for x in load], "imports": seen,
-              "rows": {row: {k: round(statistics.median(r[k] for r in runs), 1) for k in runs[0]}
-                       for row, runs in rows.items()},
-              "ranges": {row: {k: [round(min(r[k] for r in runs), 1), round(max(r[k] for r in runs), 1)]
-                               for k in runs[0]} for row, runs in rows.items()}}
-    if args.json:
-        print(json.dumps(result, indent=1))
-        return
+            rows[row] = [one_run(home, row, n) for n in range(runs)]
+    return {"runs": runs, "load": [round(x, 2) for x in (*load_before, *os.getloadavg())], "imports": seen,
+            "rows": {row: {k: round(statistics.median(r[k] for r in done), 1) for k in done[0]}
+                     for row, done in rows.items()},
+            "ranges": {row: {k: [round(min(r[k] for r in done), 1), round(max(r[k] for r in done), 1)]
+                             for k in done[0]} for row, done in rows.items()}}
+
+
+def print_table(result: dict[str, Any], write: Path | None) -> None:
     lines = ["| row | start → initialize reply, ms (CPU ms) | start → tools/list reply, ms (CPU ms) |"
              " stdin close → exit, ms |", "|---|---|---|---|"]
 
@@ -205,11 +234,13 @@ def main() -> None:
                      f" | {cell(med, rng, 'tools_list_ms')} ({med['tools_list_cpu_ms']:.0f} CPU)"
                      f" | {cell(med, rng, 'exit_ms')} |")
     table = "\n".join(lines)
-    footer = (f"\nmedians (min–max) of {args.runs} runs; load average {result['load']};"
-              f" a start imports {seen['modules']} modules, of those watched: {', '.join(seen['imported'])}")
+    seen, load = result["imports"], result["load"]
+    footer = (f"\nmedians (min–max) of {result['runs']} runs; {result['busy_loops']} busy loops beside;"
+              f" load average (1, 5, 15 min) {load[:3]} before, {load[3:]} after; a start imports"
+              f" {seen['modules']} modules, of those watched: {', '.join(seen['imported'])}")
     print(table + footer)
-    if args.write:
-        args.write.write_text(table + footer + "\n", encoding="utf-8")
+    if write:
+        write.write_text(table + footer + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
