@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +25,10 @@ from toolfoundry.models.settings import GenerationSettings, LocalSettings, Model
 from toolfoundry.models.types import Message
 from toolfoundry.testing import FakeOpenAIServer, Reply
 
-from conftest import make_settings
+from conftest import make_settings, write
 
 TINY = Path(__file__).resolve().parent.parent / "fixtures" / "tiny_openai_server.py"
+SRC = Path(__file__).resolve().parents[2] / "src"
 SPEC = json.dumps({"name": "c_to_f", "signature": "(celsius: float) -> float",
                    "description": "Convert Celsius to Fahrenheit.", "permissions": {"net_hosts": [], "env_vars": []}})
 RIGHT = '"""Temperatures."""\n\n\ndef c_to_f(celsius: float) -> float:\n    """Convert Celsius to Fahrenheit."""\n    return celsius * 9 / 5 + 32\n'
@@ -82,6 +87,45 @@ def test_a_replay_of_a_local_run_speaks_the_text_tool_protocol_as_the_run_did(tm
     assert json.loads(exchange_files(record)[0].read_text())["native_tools"] is False
     assert getattr(load_model(f"scripted:{record}"), "native_tools") is False
     assert ScriptedModel(["hi", {"content": "there"}]).native_tools is True  # a script says nothing of it
+
+
+def test_the_server_goes_when_the_process_that_started_it_is_killed(tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    script = write(tmp_path / "user.py", f"""
+import sys, time
+from toolfoundry.models import load_model
+from toolfoundry.models.settings import LocalSettings, ModelSettings
+from toolfoundry.models.types import Message
+local = LocalSettings(server_command={f"{sys.executable} {TINY} --port {{port}}"!r})
+model = load_model("local:{gguf}", settings=ModelSettings(local=local))
+model.complete([Message(role="user", content="hi")])
+print(model._server.port, flush=True)
+time.sleep(600)
+""")
+    user = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(SRC)})
+    try:
+        assert user.stdout is not None
+        port = int(user.stdout.readline())
+        assert answers(port)
+    finally:
+        user.kill()  # SIGKILL: no atexit, no cleanup in the process itself
+        user.wait()
+        if user.stdout is not None:
+            user.stdout.close()
+    deadline = time.monotonic() + 60
+    while answers(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not answers(port), "the server outlived the process that started it"
+
+
+def answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def test_a_server_that_exits_at_once_is_a_clear_model_error(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ import http.client
 import importlib.util
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -170,8 +171,33 @@ def runtime_missing(local: LocalSettings, label: str) -> None:
                          " interpreter that has it, or server_command)")
 
 
+WATCH = """
+import os, subprocess, sys, threading
+try:
+    server = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
+except OSError as exc:
+    print(f"cannot start {sys.argv[1]!r}: {exc}", flush=True)
+    raise SystemExit(127)
+def parent_gone():
+    sys.stdin.buffer.read()
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+threading.Thread(target=parent_gone, daemon=True).start()
+code = server.wait()
+sys.stdout.flush()
+os._exit(code if code >= 0 else 128 - code)  # not SystemExit: the watching thread is blocked in a read
+"""
+"""The server's keeper: it runs the server and stops it when its stdin, a pipe only toolfoundry holds,
+reaches end of file, i.e. when toolfoundry closes it or exits in any way (a SIGKILL included), so that no
+2 GB server is left behind by a killed command."""
+
+
 class LocalServer:
-    """An OpenAI-compatible server process on a loopback port, started by a command and stopped by pid."""
+    """An OpenAI-compatible server process on a loopback port, started by a command under a keeper
+    (:data:`WATCH`) that stops it when this process goes away, and stopped by :meth:`stop`."""
 
     def __init__(self, command: list[str], port: int, *, log: Path, ready_seconds: float = 120.0) -> None:
         self.command, self.port, self.log, self.ready_seconds = command, port, log, ready_seconds
@@ -187,11 +213,8 @@ class LocalServer:
         env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
-            try:
-                self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log,
-                                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            except OSError as exc:
-                raise UsageError(f"cannot start the local model server {self.command[0]!r}: {exc}") from exc
+            self.process = subprocess.Popen([sys.executable, "-c", WATCH, *self.command], stdin=subprocess.PIPE,
+                                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         atexit.register(self.stop)
         deadline = time.monotonic() + self.ready_seconds
         while time.monotonic() < deadline:
@@ -216,15 +239,19 @@ class LocalServer:
             connection.close()
 
     def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 10 s); idempotent."""
+        """Stop the server: its keeper's stdin is closed, so it sends SIGTERM, then SIGKILL after 10 s; if the
+        keeper has not ended after 15 s, its whole process group is killed. Idempotent."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.terminate()
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
         try:
-            process.wait(10)
+            process.wait(15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
 
 
