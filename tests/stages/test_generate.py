@@ -284,8 +284,19 @@ def test_parse_spec_rejects_placeholders_and_parameters_the_examples_do_not_use(
     assert "'...'" in problems("(arg: float, ...) -> float")
     assert "lacks parameter(s) celsius" in problems("(arg: float) -> float")
     assert "not a Python parameter list" in problems("(celsius: float -> float")
-    assert "placeholder" in problems("(celsius: float) -> float", name="snake_case_tool_name")
     assert parse_spec(SPEC, EXAMPLES)[0] is not None
+
+
+def test_a_placeholder_name_is_replaced_by_one_made_from_the_description() -> None:
+    def named(name: str, description: str) -> tuple[str | None, list[Finding]]:
+        spec, findings = parse_spec(json.dumps({"name": name, "signature": "(celsius: float) -> float",
+                                                "description": description}), EXAMPLES)
+        return (spec.name if spec else None), findings
+    assert named("snake_case_tool_name", "This tool checks if a given text is a palindrome, ignoring case.") == (
+        "checks_text_palindrome", [])
+    assert named("c_to_f_tool_name", "Convert Celsius to Fahrenheit.") == ("convert_celsius_fahrenheit", [])
+    spec, findings = named("snake_case_tool_name", "This is the tool.")  # nothing to name it after: asked again
+    assert spec is None and "placeholder" in findings[0].message
 
 
 PROBE = Path(__file__).resolve().parent.parent / "fixtures" / "transcripts" / "probe"
@@ -323,14 +334,23 @@ def test_a_real_reply_with_the_placeholder_signature_is_a_contract_finding_for_t
     assert parse_tool(tool)[1][0].code == "contract.syntax"
 
 
-@pytest.mark.parametrize(("name", "problem"), [
-    ("q05-pinned-slugify-spec", "placeholder"),  # "snake_case_tool_name" copied from the prompt
-    ("q05-pinned-vowels-spec", "placeholder"),  # "vowel_counter_tool_name"
-    ("q15-pinned-luhn-spec", "'...'"),  # "(arg: str, ...) -> bool"
+def test_a_real_spec_reply_that_copies_the_placeholder_signature_is_sent_back() -> None:
+    spec, findings = parse_spec(probe("q15-pinned-luhn-spec")[0])  # "(arg: str, ...) -> bool"
+    assert spec is None and "'...'" in findings[0].message
+
+
+@pytest.mark.parametrize(("name", "named"), [
+    ("q05-pinned-slugify-spec", "snake_case_tool_name"),  # copied from the prompt
+    ("q05-pinned-vowels-spec", "vowel_counter_tool_name"),
 ])
-def test_real_spec_replies_that_copy_the_prompts_placeholders_are_sent_back(name: str, problem: str) -> None:
-    spec, findings = parse_spec(probe(name)[0])
-    assert spec is None and problem in findings[0].message
+def test_real_spec_replies_that_copy_the_placeholder_name_are_sent_back_only_for_their_signature(
+        name: str, named: str) -> None:
+    reply = probe(name)[0]  # both copied the old prompt's "(arg: str, ...)" too
+    assert f'"{named}"' in reply
+    spec, findings = parse_spec(reply)
+    assert spec is None and "'...'" in findings[0].message and "placeholder" not in findings[0].message
+    fixed = parse_spec(reply.replace("arg: str, ...", "text: str"))[0]
+    assert fixed is not None and "tool_name" not in fixed.name
 
 
 def test_a_real_spec_reply_in_a_json_fence_is_read() -> None:

@@ -150,7 +150,8 @@ def parse_spec(text: str, examples: tuple[Example, ...] = ()) -> tuple[DraftSpec
 
     The first JSON object with a ``name`` or ``signature`` counts (reasoning blocks are skipped). The
     signature must read as a Python parameter list with JSON-typed annotations, without the ``...`` of the
-    prompt's placeholder, and take every argument the examples pass."""
+    prompt's placeholder, and take every argument the examples pass. A name copied from the prompt's
+    placeholder is replaced by one made from the description (:func:`name_from`)."""
     objects = list(json_objects(text))
     data = next((o for o in objects if "name" in o or "signature" in o), objects[0] if objects else None)
     if data is None:
@@ -161,7 +162,10 @@ def parse_spec(text: str, examples: tuple[Example, ...] = ()) -> tuple[DraftSpec
     if not isinstance(name, str) or not NAME_RE.match(name):
         problems.append(f"name {name!r} is not a tool name: use snake_case (or camelCase), {NAME_RULE}")
     elif name in PLACEHOLDER_NAMES or name.endswith("_tool_name"):
-        problems.append(f"name {name!r} is the prompt's placeholder: name the tool after what it does")
+        named = name_from(data.get("description"))
+        if named is None:
+            problems.append(f"name {name!r} is the prompt's placeholder: name the tool after what it does")
+        name = named
     signature = data.get("signature")
     if not isinstance(signature, str) or not signature.strip().startswith("("):
         problems.append("signature must be a string like '(text: str) -> str'")
@@ -184,6 +188,25 @@ def parse_spec(text: str, examples: tuple[Example, ...] = ()) -> tuple[DraftSpec
     assert isinstance(name, str) and isinstance(signature, str) and isinstance(description, str)
     return DraftSpec(name=name, signature=signature.strip(), description=description.strip(),
                      permissions=Permissions(net_hosts=tuple(hosts), env_vars=tuple(env))), []
+
+
+NAME_STOPWORDS = frozenset(
+    "a an the this that these those it its is are be of to in on for and or with by as at from into if whether"
+    " given input output returns return takes take tool function which what each every any all so such not than"
+    " ignoring using".split())
+"""Words a name made from a description leaves out."""
+
+
+def name_from(description: object) -> str | None:
+    """A tool name made of the first three telling words of ``description`` (``"This tool checks if a text is
+    a palindrome"`` → ``checks_text_palindrome``), or None when it has none. Used for a spec whose name is
+    the prompt's placeholder: small models copy it, and asked again they copy it again (is_palindrome, three
+    identical replies, in the local-model benchmark), while the rest of such a spec is usually sound."""
+    if not isinstance(description, str):
+        return None
+    words = [w for w in re.findall(r"[a-z][a-z0-9]*", description.lower()) if w not in NAME_STOPWORDS]
+    name = "_".join(words[:3])[:40].rstrip("_")
+    return name if name and NAME_RE.match(name) and name not in PLACEHOLDER_NAMES else None
 
 
 def _signature_problem(signature: str, examples: tuple[Example, ...]) -> str | None:
