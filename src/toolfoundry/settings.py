@@ -119,6 +119,9 @@ DEFAULT_TOML = """\
 # default_route = "human"
 # The model reviewer agents use (PROVIDER:NAME); empty means the [generation] model.
 # reviewer_model = ""
+# What a human approval must be: "any" (an SSH signature, or on a GitHub forge an approving review by a
+# principal linked to that login) or "signed" (an SSH signature only). A rule's approval can tighten it.
+# approval = "any"
 #
 # Rules, checked in order after failed validation (always deny) and before the settings above; the first
 # whose conditions ("when", all must hold) match decides. Conditions: net_hosts, env_vars, pure,
@@ -128,12 +131,14 @@ DEFAULT_TOML = """\
 # security/correctness/interface, each within timeout_seconds; then: "human" or "deny" when the quorum
 # is not reached; regenerate lets requested changes start a new generation attempt). A human or
 # reviewers rule may name a reviewer_role: the person who approves must be a principal holding that
-# role (`toolfoundry principals add NAME --role reviewer --role ROLE`). Examples:
+# role (`toolfoundry principals add NAME --role reviewer --role ROLE`), and an approval kind ("signed":
+# only an SSH-signed approval counts, not a GitHub review). Examples:
 ## [[policy.rules]]
 ## name = "network-needs-security-lead"
 ## when = { net_hosts = true }
 ## route = "human"
 ## reviewer_role = "security-lead"
+## approval = "signed"
 ## [[policy.rules]]
 ## name = "deny-dangerous-imports"
 ## when = { imports_any = ["ctypes", "pickle"] }

@@ -18,34 +18,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from toolfoundry.core import PullRequestLink
 from toolfoundry.errors import ForgeError, UsageError
-from toolfoundry.forge import names
+from toolfoundry.forge import github_reviews, names
 from toolfoundry.forge.actions import WORKFLOW_PATH, workflow_yaml
 from toolfoundry.forge.body import marker
 from toolfoundry.forge.git import Git
+from toolfoundry.forge.github_reviews import Gate, PullReview
 from toolfoundry.forge.local import LocalForge
 from toolfoundry.forge.remote import Remote
 from toolfoundry.forge.rest import GitHubError, Rest
-from toolfoundry.forge.reviews import Check, Judgement, PullState, ReviewSeen, judge
 from toolfoundry.forge.settings import ForgeSettings
 
 log = logging.getLogger(__name__)
-_GOOD = frozenset({"success", "neutral", "skipped"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PullReview:
-    """What ``review sync`` learned about one pending request's pull request."""
-
-    pull: PullState
-    reviews: tuple[ReviewSeen, ...]
-    check: Check
-    judgement: Judgement
+__all__ = ["GitHubForge", "PullReview"]
 
 
 class GitHubForge:
@@ -64,6 +53,9 @@ class GitHubForge:
         self._rest: Rest | None = None
         self._origin: Remote | None = None
         self._links: dict[str, PullRequestLink] = {}
+        self.gate: Gate | None = None
+        """Who else must let a login's review decide a request (``trust/github.py`` sets it where principals are
+        linked to GitHub logins); None: the configured approvers alone."""
 
     # ── connections ────────────────────────────────────────────────────────────────────────────────
 
@@ -95,15 +87,47 @@ class GitHubForge:
         origin = self._remote()
         origin.fetch(names.MAIN)
         before = self._local.init()  # a README commit, only when GitHub's main has none
-        current = self._workflow()
-        if current is None:
+        if self._workflow() is None:  # main may exist only here yet (a new, empty repository): push it with this
             head = self._local.open_pr(request_id="toolfoundry-init", message="Add the toolfoundry workflow",
                                        trailers={}, files={WORKFLOW_PATH: workflow_yaml().encode()})
             self._git.run("update-ref", "-d", names.branch_ref("toolfoundry-init"))
-            remote_main = origin.heads(names.MAIN).get(names.MAIN)
-            origin.push(head, names.MAIN, expect=remote_main)
+            origin.push(head, names.MAIN, expect=origin.heads(names.MAIN).get(names.MAIN))
             self._git.run("update-ref", names.MAIN, head)
         return before
+
+    def commit_to_main(self, *, request_id: str, files: dict[str, bytes], message: str, trailers: dict[str, str],
+                       parent: str | None = None) -> str:
+        """Commit ``files`` straight onto GitHub's ``main`` — no branch, no pull request — and return the commit.
+
+        For what needs no one's review because it is not code: the records the foundry signs after a reviewed
+        merge (provenance) and the ``allowed_signers`` changes an admin's token made. A compare-and-swap push of
+        a child of ``main``: when ``main`` moved meanwhile the commit is made again on the new ``main``, unless
+        ``parent`` is given (then ForgeError "conflicts with main", so the caller recomputes its change). GitHub
+        refusing the push (a protected ``main``) is a ForgeError naming what to allow."""
+        origin = self._remote()
+        ref = names.branch_ref(request_id)
+        for _ in range(20):
+            origin.fetch(names.MAIN)
+            base = self._local.main_head()
+            if parent is not None and base != parent:
+                raise ForgeError(f"main moved from {parent[:12]} to {base[:12]}; the change conflicts with main")
+            self._git.run("update-ref", "-d", ref, ok=(0, 1))  # never reuse a commit made on an older main
+            head = self._local.open_pr(request_id=request_id, files=files, message=message, trailers=trailers)
+            self._git.run("update-ref", "-d", ref)
+            if self._git.out("rev-parse", f"{head}^") != base:
+                raise ForgeError(f"the commit for {request_id} is not a child of main; not pushed")
+            try:
+                origin.push(head, names.MAIN, expect=base)
+            except ForgeError as exc:
+                if origin.heads(names.MAIN).get(names.MAIN) != base:
+                    continue  # lost a race with another push: again, on top of it
+                raise ForgeError(f"GitHub refused to let the token push {message!r} to main of"
+                                 f" {self.settings.repository} ({exc}); if main is protected, let the token's account"
+                                 f" bypass the rule for pushes (these commits are records, not code: see README,"
+                                 f" 'Using GitHub')") from None
+            self._git.run("update-ref", names.MAIN, head, base, ok=(0, 1, 128))
+            return head
+        raise ForgeError(f"main of {self.settings.repository} kept moving; gave up committing {message!r}")
 
     def _workflow(self) -> bytes | None:
         try:
@@ -266,80 +290,11 @@ class GitHubForge:
     # ── reviews ────────────────────────────────────────────────────────────────────────────────────
 
     def review_state(self, request_id: str, validated_head: str) -> PullReview | None:
-        """The pull request's state, reviews and required check, judged (None: the request has no pull request).
-        Reads are conditional (ETags): an unchanged pull request costs no rate limit."""
+        """The pull request's state, reviews and required check, judged (None: the request has no pull request);
+        only logins the configured approvers and the :attr:`gate` allow count. Reads are conditional (ETags):
+        an unchanged pull request costs no rate limit (``github_reviews.py``)."""
         link = self.pull_request(request_id)
         if link is None:
             return None
-        api, n = self._api(), link.number
-        _, pull = api.poll(f"pull:{n}", f"reading #{n}", lambda h: api.api.pulls.get(
-            self.owner, self.name, n, headers=h))
-        _, listed = api.poll(f"reviews:{n}", f"reading the reviews of #{n}", lambda h: api.api.pulls.list_reviews(
-            self.owner, self.name, n, per_page=100, headers=h))
-        reviews = tuple(ReviewSeen(id=r.id, login=r.user.login if r.user else "ghost", state=r.state,
-                                   commit_id=r.commit_id, body=r.body or "")
-                        for r in cast("list[Any]", listed) if r.state != "PENDING")
-        state = PullState(link=link, author=pull.user.login, head=pull.head.sha, state=pull.state,
-                          merged=bool(pull.merged))
-        check = self._check(validated_head)
-        judgement = judge(state, reviews, check, validated_head=validated_head, allowed=self._allowed())
-        return PullReview(pull=state, reviews=reviews, check=check, judgement=judgement)
-
-    def _check(self, head: str) -> Check:
-        name = self.settings.required_check
-        if not name:
-            return Check(name="", state="not-required")
-        api = self._api()
-        _, runs = api.poll(f"checks:{head}:{name}", f"reading the checks of {head[:12]}",
-                           lambda h: api.api.checks.list_for_ref(self.owner, self.name, head, check_name=name,
-                                                                 filter_="latest", headers=h))
-        if runs.check_runs:
-            run = max(runs.check_runs, key=lambda r: r.id)
-            if run.status != "completed":
-                return Check(name=name, state="pending", detail=str(run.status))
-            return Check(name=name, state="passed" if run.conclusion in _GOOD else "failed",
-                         detail=str(run.conclusion))
-        _, combined = api.poll(f"status:{head}", f"reading the statuses of {head[:12]}",
-                               lambda h: api.api.repos.get_combined_status_for_ref(self.owner, self.name, head,
-                                                                                   headers=h))
-        status = next((s for s in combined.statuses if s.context == name), None)
-        if status is None:
-            return Check(name=name, state="missing")
-        state = {"success": "passed", "pending": "pending"}.get(status.state, "failed")
-        return Check(name=name, state=state, detail=status.state)  # type: ignore[arg-type]
-
-    def _allowed(self) -> Callable[[str], bool]:
-        """Who may approve: the configured logins and team, or (neither set) users with write access."""
-        api, s, seen = self._api(), self.settings, dict[str, bool]()
-        logins = {a.lower() for a in s.approvers}
-
-        def allowed(login: str) -> bool:
-            if login.lower() in logins:
-                return True
-            if login not in seen:
-                seen[login] = self._member(api, login) if s.approver_team else (
-                    not s.approvers and self._writer(api, login))
-            return seen[login]
-
-        return allowed
-
-    def _member(self, api: Rest, login: str) -> bool:
-        org, _, slug = self.settings.approver_team.partition("/")
-        try:
-            found = api.call(f"reading {login}'s membership of {org}/{slug}",
-                             lambda: api.api.teams.get_membership_for_user_in_org(org, slug, login)).parsed_data
-        except GitHubError as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return found.state == "active"
-
-    def _writer(self, api: Rest, login: str) -> bool:
-        try:
-            found = api.call(f"reading {login}'s permission", lambda: api.api.repos.get_collaborator_permission_level(
-                self.owner, self.name, login)).parsed_data
-        except GitHubError as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return bool(found.permission in ("write", "admin"))
+        return github_reviews.review_state(self._api(), self.settings, link, request_id=request_id,
+                                           validated_head=validated_head, gate=self.gate)

@@ -40,6 +40,8 @@ BUILD_TYPE = "https://toolfoundry.dev/buildtypes/reviewed-tool/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 FOUNDRY = "foundry"
 """The principal name of the foundry's own key in ``allowed_signers`` (reserved; no person may take it)."""
+GITHUB_REVIEW = "github-review"
+"""The ``authority`` of an approval that is a GitHub review by a linked principal (no signature: GitHub vouched)."""
 MAX_RECORD = 1024 * 1024
 """The largest provenance record read back."""
 
@@ -80,7 +82,8 @@ class Facts:
     model_calls: tuple[dict[str, JSON], ...] = ()
     """The ``model.call`` audit events' data: model, purpose, prompt and reply sha256, usage."""
     approvals: tuple[dict[str, JSON], ...] = ()
-    """Signed approvals (``SignedApproval.to_json``)."""
+    """Signed approvals (``SignedApproval.to_json``), or the GitHub review that approved (authority
+    ``github-review``: the login, the pull request, the review id and the commit it approved)."""
     votes: tuple[dict[str, JSON], ...] = ()
     """Reviewer agents' votes."""
     audit: dict[str, JSON] = field(default_factory=dict)
@@ -225,10 +228,12 @@ def approvals_of(stmt: dict[str, JSON]) -> list[dict[str, JSON]]:
 
 def approval_problems(stmt: dict[str, JSON], ref: ToolRef, request_id: str, *, signers: str) -> list[str]:
     """Why an approval the statement lists does not hold: not over this request, tool, version, hash and an
-    approving decision, or not verifying against ``signers`` (``allowed_signers`` at the merge commit)."""
+    approving decision, or (a signed one) not verifying against ``signers`` (``allowed_signers`` at the merge
+    commit). A GitHub review carries no signature: only its message is checked; GitHub vouched for the rest."""
     problems = []
     for approval in approvals_of(stmt):
-        message, signer = str(approval.get("message", "")), approval.get("signer")
+        github = approval.get("authority") == GITHUB_REVIEW
+        message, signer = str(approval.get("message", "")), approval.get("reviewer" if github else "signer")
         try:
             reason = json.loads(message).get("reason", "")
         except (ValueError, AttributeError):
@@ -237,6 +242,8 @@ def approval_problems(stmt: dict[str, JSON], ref: ToolRef, request_id: str, *, s
                                                                   reason=str(reason)):
             problems.append(f"the approval by {signer} is not over request {request_id}, {ref.name} v{ref.version}"
                             f" with sha256 {ref.sha256[:16]}…")
+            continue
+        if github:  # authenticated by GitHub when it was read: nothing here to check offline beyond the message
             continue
         try:
             found = ssh.signed_by(message.encode(), str(approval.get("signature", "")), signers=signers,
@@ -267,6 +274,12 @@ def summary(stmt: dict[str, JSON]) -> Sequence[tuple[str, str]]:
             ("review", f"{'approved' if review.get('approve') else 'rejected'} by {review.get('reviewer')}"
                        f" ({review.get('authority')})")]
     for approval in review.get("approvals") or []:
+        if approval.get("authority") == GITHUB_REVIEW:
+            rows.append(("github review", f"{approval.get('reviewer')} as @{approval.get('login')}"
+                                          f" {approval.get('decision')} on pull request #{approval.get('pull_request')}"
+                                          f" (review {approval.get('review_id')} of {approval.get('commit_id')});"
+                                          " authenticated by GitHub, not an SSH signature"))
+            continue
         rows.append(("signature", f"{approval.get('signer')} {approval.get('decision')} with"
                                   f" {approval.get('fingerprint')} via {approval.get('via')}"))
     for model in p.get("buildDefinition", {}).get("resolvedDependencies") or []:

@@ -10,7 +10,8 @@ it with the foundry's own key (``<home>/foundry-key``, created on first use, its
 writes nothing new. :func:`check_loaded` is what loading does: the record exists, its signature verifies
 with the home's key, it names exactly the bytes being loaded, the version and the merge commit, and every
 approval in it verifies against ``allowed_signers`` as it was at that merge commit — else ``TamperedTool``.
-:func:`change_signers` commits a new ``allowed_signers`` to ``main`` (the principals' keys). It does not
+:func:`change_signers` commits a new ``allowed_signers`` to ``main`` (the principals' keys). On a GitHub forge
+both go straight onto ``main`` (``commit_to_main``), not through a pull request nobody reviews. It does not
 decide who may sign (``trust/``) and holds no state.
 """
 
@@ -56,15 +57,14 @@ def change_signers(forge: Forge, change: Callable[[list[ssh.Signer]], list[ssh.S
     """Commit ``change(current signers)`` as ``allowed_signers`` on ``main``; the merge commit, or None if nothing
     changed. Another change landing meanwhile is retried on top of it."""
     for _ in range(20):
-        current_text = signers_at(forge, forge.main_head())
+        head = forge.main_head()
+        current_text = signers_at(forge, head)
         text = ssh.format_allowed_signers(change(ssh.parse_allowed_signers(current_text)))
         if text == current_text:
             return None
-        rid = f"signers-{new_request_id()}"
-        trailers = {"Changed-By": actor}
         try:
-            forge.open_pr(request_id=rid, files={ssh.ALLOWED_SIGNERS: text.encode()}, message=why, trailers=trailers)
-            return forge.merge(request_id=rid, message=f"Merge: {why}", trailers=trailers)
+            return _land(forge, f"signers-{new_request_id()}", {ssh.ALLOWED_SIGNERS: text.encode()}, why,
+                         {"Changed-By": actor}, parent=head)
         except ForgeError as exc:
             if "conflicts with main" not in str(exc):
                 raise
@@ -103,10 +103,20 @@ def record(parts: Parts, proposal: Proposal, commit: str) -> str:
     rid = f"{proposal.request_id}.provenance"
     trailers = {"Tool-Name": ref.name, "Tool-Version": str(ref.version), "Tool-Sha256": ref.sha256,
                 "Tool-Commit": commit}
-    forge.open_pr(request_id=rid, files={path: provenance.envelope(body, signature, key.fingerprint)},
-                  message=f"Provenance of {ref.name} v{ref.version}", trailers=trailers)
-    forge.merge(request_id=rid, message=f"Merge the provenance of {ref.name} v{ref.version}", trailers=trailers)
+    _land(forge, rid, {path: provenance.envelope(body, signature, key.fingerprint)},
+          f"Provenance of {ref.name} v{ref.version}", trailers)
     return path
+
+
+def _land(forge: Forge, rid: str, files: dict[str, bytes], message: str, trailers: dict[str, str], *,
+          parent: str | None = None) -> str:
+    """Put ``files`` on ``main``: straight onto it where the forge can (GitHub: no pull request that nobody would
+    review, for signed records and admins' changes), else as a branch merged at once; the new commit."""
+    direct = getattr(forge, "commit_to_main", None)
+    if direct is not None:
+        return str(direct(request_id=rid, files=files, message=message, trailers=trailers, parent=parent))
+    forge.open_pr(request_id=rid, files=files, message=message, trailers=trailers)
+    return forge.merge(request_id=rid, message=f"Merge: {message}", trailers=trailers)
 
 
 def gather(parts: Parts, proposal: Proposal, ref: ToolRef, builder: str) -> provenance.Facts:
@@ -126,22 +136,24 @@ def gather(parts: Parts, proposal: Proposal, ref: ToolRef, builder: str) -> prov
         votes=tuple(e.data for e in events if e.kind == "review.vote"),
         audit={(e.key or str(e.seq)).removeprefix(f"{rid}:"): e.hash for e in events
                if e.kind in ("request.opened", "stage", "model.call", "policy.decision", "review.decided",
-                             "review.signed", "review.unsigned", "merge")},
+                             "review.signed", "review.github", "review.unsigned", "merge")},
         pr_head=parts.forge.branch_head(rid), builder=builder, version=__version__,
         finished=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def _approvals(events: list[Event], review: dict[str, JSON]) -> list[dict[str, JSON]]:
-    """The signed approvals that match the recorded review (same signer, same decision)."""
+    """The signed approvals, or GitHub reviews, that match the recorded review (same person, same decision)."""
     decision = "approve" if review.get("approve") else "reject"
-    return [dict(e.data) for e in events if e.kind == "review.signed"
-            and e.data.get("signer") == review.get("reviewer") and e.data.get("decision") == decision][-1:]
+    return [dict(e.data) for e in events if e.kind in ("review.signed", "review.github")
+            and e.data.get("signer", e.data.get("reviewer")) == review.get("reviewer")
+            and e.data.get("decision") == decision][-1:]
 
 
 def _authority(events: list[Event], review: dict[str, JSON], approvals: list[dict[str, JSON]]) -> str:
-    """How the decision was authorised: a signature, the policy, reviewer agents, or an unsigned exception."""
+    """How the decision was authorised: a signature, a GitHub review, the policy, reviewer agents, or an unsigned
+    exception."""
     if approvals:
-        return "signature"
+        return str(approvals[-1].get("authority", "signature"))
     reviewer = str(review.get("reviewer", ""))
     if reviewer == "policy":
         return "policy"

@@ -118,5 +118,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE TABLE executors (id TEXT PRIMARY KEY, role TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
             since TEXT NOT NULL, command TEXT NOT NULL)
     """),
+    Migration(name="0008-principals-github-login", sql="""
+        ALTER TABLE principals ADD COLUMN github TEXT
+    """),
 )
 """Every migration, oldest first."""

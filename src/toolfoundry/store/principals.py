@@ -4,7 +4,8 @@ Owns the ``principals`` and ``tokens`` tables (created by ``store/migrations.py`
 ``human`` or an ``agent`` with a name and roles — ``requester`` (may propose and request), ``reviewer``
 (may approve or reject, optionally only some risk classes or tool-name patterns), ``admin`` (may manage
 principals and policy) and any custom role a policy rule can require (``security-lead``). Humans have
-SSH keys (the public halves; signing happens with the private key the reviewer holds). A token is a
+SSH keys (the public halves; signing happens with the private key the reviewer holds) and may be linked
+to one GitHub login (unique among active principals). The records and their rules are ``grants.py``. A token is a
 random secret shown once: the table keeps only its sha256, compared in constant time, with its scopes,
 an optional expiry and a revocation time. No agent is ever a reviewer or an admin, and no agent token
 can carry the ``review`` or ``admin`` scope. Names are never reused (a revoked principal keeps its row),
@@ -18,162 +19,41 @@ import hmac
 import json
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from toolfoundry.core import JSON
 from toolfoundry.errors import AccessDenied, UsageError
 from toolfoundry.store.db import connect_database, migrate
 from toolfoundry.store.dialect import AnyDatabase
+from toolfoundry.store.grants import (
+    AGENT_SCOPES,
+    NAME_RE,
+    RESERVED,
+    RISKS,
+    ROLE_RE,
+    ROLES,
+    SCOPES,
+    Identity,
+    Key,
+    Kind,
+    Principal,
+    Token,
+    allowed_scopes,
+    check_grants,
+    check_login,
+    check_name,
+)
 
-Kind = Literal["human", "agent"]
-ROLES = ("requester", "reviewer", "admin")
-"""The built-in roles; any other role name is a custom one, for policy rules to require."""
-SCOPES = ("call", "propose", "request", "search", "review", "admin")
-"""What a token may be used for."""
-AGENT_SCOPES = ("call", "propose", "request", "search")
-"""The only scopes an agent's token can have: never ``review`` or ``admin``."""
-RISKS = ("pure", "env", "net")
-"""Risk classes a reviewer may be limited to: no permission, environment variables, network hosts."""
-RESERVED = frozenset({"foundry", "policy", "reviewers", "tester-policy", "unknown"})
-"""Names no principal may take (they name the foundry itself and automatic decisions in the audit log)."""
-NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
-ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+__all__ = ["AGENT_SCOPES", "NAME_RE", "RESERVED", "RISKS", "ROLES", "ROLE_RE", "SCOPES", "Identity", "Key", "Kind",
+           "Principal", "Principals", "Token", "allowed_scopes", "check_grants", "check_login", "check_name"]
+
 TOKEN_PREFIX = "tft"  # noqa: S105 (the tokens' visible prefix, not a secret)
 _TOKEN_RE = re.compile(r"^tft_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Key:
-    """A principal's SSH public key."""
-
-    public: str
-    """``type base64``."""
-    fingerprint: str
-    """``SHA256:...``."""
-    purpose: Literal["review", "ui"] = "review"
-    """``review``: the reviewer signs with it themselves; ``ui``: the review UI signs with it on their behalf."""
-    path: str | None = None
-    """``ui`` only: the private key file the review UI signs with."""
-
-    def to_json(self) -> dict[str, JSON]:
-        """As stored and as ``principals list --json`` prints it."""
-        return {"public": self.public, "fingerprint": self.fingerprint, "purpose": self.purpose, "path": self.path}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Principal:
-    """A human or an agent that may act on the home."""
-
-    name: str
-    """Unique, never reused."""
-    kind: Kind
-    """``human`` or ``agent``."""
-    roles: tuple[str, ...]
-    """``requester``, ``reviewer``, ``admin`` and custom roles."""
-    risk: tuple[str, ...] = ()
-    """A reviewer's risk classes (``pure``, ``env``, ``net``); empty: all."""
-    tools: tuple[str, ...] = ()
-    """A reviewer's tool-name globs; empty: all."""
-    keys: tuple[Key, ...] = ()
-    """SSH public keys (humans)."""
-    created: str = ""
-    """ISO 8601 UTC."""
-    created_by: str = ""
-    """Who added it."""
-    revoked: str | None = None
-    """When it was revoked; None while active."""
-
-    @property
-    def active(self) -> bool:
-        """Not revoked."""
-        return self.revoked is None
-
-    def to_json(self) -> dict[str, JSON]:
-        """As ``principals list --json`` prints it."""
-        return {"name": self.name, "kind": self.kind, "roles": list(self.roles), "risk": list(self.risk),
-                "tools": list(self.tools), "keys": [k.to_json() for k in self.keys], "created": self.created,
-                "created_by": self.created_by, "revoked": self.revoked}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Token:
-    """A token's record (never its secret)."""
-
-    id: str
-    """The public part of the token, shown in lists and the audit log."""
-    principal: str
-    """Whose token it is."""
-    scopes: tuple[str, ...]
-    """What it may be used for."""
-    created: str
-    """ISO 8601 UTC."""
-    expires: str | None = None
-    """ISO 8601 UTC, or None: no expiry."""
-    revoked: str | None = None
-    """When it was revoked."""
-
-    def to_json(self) -> dict[str, JSON]:
-        """As ``tokens list --json`` prints it."""
-        return {"id": self.id, "principal": self.principal, "scopes": list(self.scopes), "created": self.created,
-                "expires": self.expires, "revoked": self.revoked}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Identity:
-    """Who is acting, as authenticated: a principal and what it may do here."""
-
-    name: str
-    """The principal's name: what the audit log records."""
-    kind: Kind
-    """``human`` or ``agent``."""
-    roles: tuple[str, ...]
-    """The principal's roles."""
-    scopes: tuple[str, ...]
-    """What this credential allows."""
-    token: str | None = None
-    """The token id, when a token authenticated it (None: a principal named when a process was started)."""
-
-
-def check_name(name: str) -> str:
-    """``name`` if it is a valid, unreserved principal name."""
-    if not NAME_RE.match(name) or name in RESERVED:
-        raise UsageError(f"invalid principal name {name!r}: 1 to 63 characters, lowercase letters, digits, '_', '.',"
-                         f" '-', starting with a letter; not one of {', '.join(sorted(RESERVED))}")
-    return name
-
-
-def check_grants(kind: Kind, roles: tuple[str, ...], risk: tuple[str, ...]) -> None:
-    """UsageError unless the roles and risk classes are valid for a principal of ``kind``."""
-    for role in roles:
-        if not ROLE_RE.match(role):
-            raise UsageError(f"invalid role {role!r}: lowercase letters, digits, '_' and '-'")
-    if not roles:
-        raise UsageError(f"a principal needs at least one role ({', '.join(ROLES)}, or a custom one)")
-    if kind == "agent" and set(roles) - {"requester"}:
-        raise UsageError(f"an agent can only be a requester, not {', '.join(sorted(set(roles) - {'requester'}))}:"
-                         f" agents never review, approve or administer")
-    bad = set(risk) - set(RISKS)
-    if bad:
-        raise UsageError(f"unknown risk class {sorted(bad)[0]!r} (known: {', '.join(RISKS)})")
-
-
-def allowed_scopes(p: Principal) -> tuple[str, ...]:
-    """The scopes a token of ``p`` may carry: propose/request need ``requester``, review ``reviewer``, admin ``admin``."""
-    scopes = ["call", "search"]
-    if "requester" in p.roles:
-        scopes += ["propose", "request"]
-    if p.kind == "human" and "reviewer" in p.roles:
-        scopes.append("review")
-    if p.kind == "human" and "admin" in p.roles:
-        scopes.append("admin")
-    return tuple(s for s in SCOPES if s in scopes)
 
 
 class Principals:
@@ -192,16 +72,18 @@ class Principals:
         """Record a new principal; UsageError when the name is taken (names are never reused)."""
         check_name(principal.name)
         check_grants(principal.kind, principal.roles, principal.risk)
-        if principal.kind == "agent" and principal.keys:
-            raise UsageError("agents have no signing keys: they cannot approve anything")
+        if principal.kind == "agent" and (principal.keys or principal.github):
+            raise UsageError("agents have no signing keys and no GitHub login: they cannot approve anything")
+        if principal.github is not None:
+            self._login_free(check_login(principal.github))
         if self.exists(principal.name):
             raise UsageError(f"a principal named {principal.name} exists already (names are never reused, so the"
                              f" audit log stays unambiguous)")
         self._db.execute(
-            "INSERT INTO principals(name, kind, roles, risk, tools, keys, created, created_by)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO principals(name, kind, roles, risk, tools, keys, github, created, created_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (principal.name, principal.kind, json.dumps(list(principal.roles)), json.dumps(list(principal.risk)),
-             json.dumps(list(principal.tools)), json.dumps([k.to_json() for k in principal.keys]),
+             json.dumps(list(principal.tools)), json.dumps([k.to_json() for k in principal.keys]), principal.github,
              _now().isoformat(timespec="seconds"), principal.created_by), doing=f"adding principal {principal.name}")
         found = self.get(principal.name)
         assert found is not None
@@ -223,6 +105,27 @@ class Principals:
     def with_key(self, fingerprint: str) -> Principal | None:
         """The active principal holding a key with this fingerprint."""
         return next((p for p in self.all() if p.active and any(k.fingerprint == fingerprint for k in p.keys)), None)
+
+    def with_github(self, login: str) -> Principal | None:
+        """The active principal linked to GitHub ``login`` (logins compare case-insensitively, as on GitHub)."""
+        return next((p for p in self.all() if p.active and p.github is not None
+                     and p.github.lower() == login.lower()), None)
+
+    def link_github(self, name: str, login: str | None) -> Principal:
+        """Link an active human principal to GitHub ``login`` (None: unlink)."""
+        current = self.active(name)
+        if current.kind != "human":
+            raise UsageError(f"{name} is an agent; agents never review, so they have no GitHub login here")
+        if login is not None and (current.github or "").lower() != login.lower():
+            self._login_free(check_login(login))
+        self._db.execute("UPDATE principals SET github = ? WHERE name = ?", (login, name),
+                         doing=f"linking {name} to GitHub")
+        return self.active(name)
+
+    def _login_free(self, login: str) -> None:
+        owner = self.with_github(login)
+        if owner is not None:
+            raise UsageError(f"the GitHub login {login} is already linked to {owner.name}; a login names one person")
 
     def add_key(self, name: str, key: Key) -> Principal:
         """Give an active human principal one more key (a UI key replaces its previous UI key)."""
@@ -354,7 +257,7 @@ def _principal(row: Any) -> Principal:
                      path=k.get("path")) for k in json.loads(row["keys"]))
     return Principal(name=row["name"], kind=row["kind"], roles=tuple(json.loads(row["roles"])),
                      risk=tuple(json.loads(row["risk"])), tools=tuple(json.loads(row["tools"])), keys=keys,
-                     created=row["created"], created_by=row["created_by"], revoked=row["revoked"])
+                     github=row["github"], created=row["created"], created_by=row["created_by"], revoked=row["revoked"])
 
 
 def _token(row: Any) -> Token:

@@ -5,7 +5,8 @@ A ``Foundry`` opened with a token acts as that token's principal, with that toke
 revoked or expired token fails on the next one. Opened without a token it is the *local operator* — the
 account that can read and write the home — recorded under the name it gives (``--as``, TOOLFOUNDRY_USER,
 the login). Servers (MCP, the review UI) are local operators that authenticate each client themselves and
-pass the client's :class:`~toolfoundry.store.principals.Identity` in. ``approvals.py`` decides reviews,
+pass the client's :class:`~toolfoundry.store.principals.Identity` in. ``approvals.py`` decides reviews
+(``github.py`` the GitHub reviews among them: on a GitHub forge it tells the forge whose reviews count),
 ``admin.py`` manages principals and tokens, ``records.py`` reads provenance back. The stores are below.
 """
 
@@ -21,7 +22,7 @@ from toolfoundry.pipeline.parts import Parts
 from toolfoundry.settings import Settings
 from toolfoundry.store.principals import Identity, Kind, Principal, Principals, Token
 from toolfoundry.store.stores import database
-from toolfoundry.trust import admin, approvals, records
+from toolfoundry.trust import admin, approvals, github, records
 from toolfoundry.trust.approvals import Asked, risk_class
 from toolfoundry.trust.records import Record
 
@@ -38,6 +39,10 @@ class Trust:
         self._parts = parts
         self.store = Principals(database(settings.home, settings.database))  # beside the ledger: SQLite or PostgreSQL
         self._identity = self.store.authenticate(token) if token else None
+        if settings.forge.kind == "github":
+            from toolfoundry.forge.github import GitHubForge  # imported already: open_forge made one
+            if isinstance(parts.forge, GitHubForge):  # GitHub reviews count only for logins linked here
+                parts.forge.gate = github.gate(parts, self.store)
 
     @property
     def identity(self) -> Identity | None:
@@ -100,10 +105,16 @@ class Trust:
         return self.store.tokens(name)
 
     def add_principal(self, name: str, *, kind: Kind = "human", roles: Sequence[str], risk: Sequence[str] = (),
-                      tools: Sequence[str] = (), key: Path | None = None) -> tuple[Principal, str | None]:
-        """Register a principal (the first: a human admin, who gets a token, returned once)."""
+                      tools: Sequence[str] = (), key: Path | None = None,
+                      github: str | None = None) -> tuple[Principal, str | None]:
+        """Register a principal (the first: a human admin, who gets a token, returned once); ``github``: the
+        GitHub login whose approving reviews count as theirs."""
         return admin.add_principal(self._parts, self.store, name=name, kind=kind, roles=roles, risk=risk, tools=tools,
-                                   key=key, acting=self.identity, operator=self._settings.user)
+                                   key=key, github=github, acting=self.identity, operator=self._settings.user)
+
+    def link_github(self, name: str, login: str | None) -> Principal:
+        """Link ``name`` to GitHub ``login`` (None: unlink); audited."""
+        return admin.link_github(self._parts, self.store, name, login, acting=self.identity)
 
     def add_key(self, name: str, key: Path, *, purpose: Literal["review", "ui"] = "review") -> Principal:
         """Register another SSH key for ``name``; ``ui``: the review UI may sign with it for them."""

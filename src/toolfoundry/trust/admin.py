@@ -60,7 +60,7 @@ def _key(store: Principals, path: Path, purpose: Literal["review", "ui"]) -> Key
 
 def add_principal(parts: Parts, store: Principals, *, name: str, kind: Kind, roles: Sequence[str],
                   risk: Sequence[str] = (), tools: Sequence[str] = (), key: Path | None = None,
-                  acting: Identity | None, operator: str) -> tuple[Principal, str | None]:
+                  github: str | None = None, acting: Identity | None, operator: str) -> tuple[Principal, str | None]:
     """Register a principal; (it, the bootstrap admin's token or None). The first one must be a human admin."""
     bootstrap = not store.any()
     if bootstrap and (kind != "human" or "admin" not in roles):
@@ -69,7 +69,7 @@ def add_principal(parts: Parts, store: Principals, *, name: str, kind: Kind, rol
     by = operator if bootstrap else require_admin(store, acting)
     keys = (_key(store, key, "review"),) if key is not None else ()
     principal = store.add(Principal(name=name, kind=kind, roles=tuple(dict.fromkeys(roles)), risk=tuple(risk),
-                                    tools=tuple(tools), keys=keys, created_by=by))
+                                    tools=tuple(tools), keys=keys, github=github, created_by=by))
     commit = sync_signers(parts, store, name, why=f"Add {name}'s key", actor=by) if keys else None
     parts.audit.append("principal.added", request_id=None, actor=by,
                        data={**principal.to_json(), "bootstrap": bootstrap, "allowed_signers_commit": commit})
@@ -89,6 +89,17 @@ def add_key(parts: Parts, store: Principals, name: str, key: Path, *, purpose: L
     added = principal.keys[-1]
     parts.audit.append("principal.key-added", request_id=None, actor=by,
                        data={"principal": name, **added.to_json(), "allowed_signers_commit": commit})
+    return principal
+
+
+def link_github(parts: Parts, store: Principals, name: str, login: str | None, *,
+                acting: Identity | None) -> Principal:
+    """Link ``name`` to GitHub ``login`` (None: unlink): from then on their GitHub reviews decide as them."""
+    by = require_admin(store, acting)
+    before = store.active(name).github
+    principal = store.link_github(name, login)
+    parts.audit.append("principal.github-linked" if login else "principal.github-unlinked", request_id=None,
+                       actor=by, data={"principal": name, "github": login, "before": before})
     return principal
 
 

@@ -7,7 +7,9 @@ not verify (made for another request or hash, or by a key nobody registered), wh
 is the requester, lacks the ``reviewer`` role, the role a policy rule requires, or the risk class or tool
 pattern they are limited to, or when an agent's token is the one asking. An unsigned decision (``--as``) is
 accepted only in a home where no principal was ever registered (audited as such) or from an admin's token
-(audited as an override). The accepted decision is recorded (``review.signed`` / ``review.unsigned``)
+(audited as an override). A ``github:<login>`` decision (``review sync``) is checked against GitHub and the
+login's linked principal (``github.py``). The accepted decision is recorded (``review.signed`` /
+``review.github`` / ``review.unsigned``)
 before the workflow delivers it; the provenance record carries the signature. It does not run workflows.
 """
 
@@ -16,21 +18,19 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 
-from toolfoundry.core import JSON, Permissions, Proposal, ReviewDecision
+from toolfoundry.core import JSON, Proposal, ReviewDecision
 from toolfoundry.errors import AccessDenied, UsageError
 from toolfoundry.identity import ssh
 from toolfoundry.identity.approval import SignedApproval, approval_message
 from toolfoundry.pipeline import attest
 from toolfoundry.pipeline.parts import Parts
 from toolfoundry.store.principals import Identity, Principal, Principals
+from toolfoundry.trust import github
+from toolfoundry.trust.reviewers import may_review, risk_class
 
-
-def risk_class(permissions: Permissions) -> str:
-    """``net`` (asks for a network host), ``env`` (an environment variable) or ``pure`` (nothing)."""
-    return "net" if permissions.net_hosts else "env" if permissions.env_vars else "pure"
+__all__ = ["Asked", "decide", "may_review", "risk_class", "sign", "sign_for_ui"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,15 +59,21 @@ def decide(parts: Parts, store: Principals, asked: Asked, *, acting: Identity | 
         raise UsageError("a rejection needs a reason (--reason TEXT)")
     message = approval_message(request_id=proposal.request_id, ref=proposal.ref, approve=asked.approve,
                                reason=asked.reason)
-    if asked.signature:
+    record: dict[str, JSON]
+    if not asked.signature and asked.reviewer and asked.reviewer.startswith(github.PREFIX):
+        seen = github.verify(parts, store, proposal, reviewer=asked.reviewer, approve=asked.approve,
+                             reason=asked.reason)  # GitHub must show this decision now; the login must be linked
+        name, record = seen.reviewer, seen.record
+        kind, key = "review.github", f"github:{record['review_id']}:{record['decision']}"
+    elif asked.signature:
         signed = _verify(parts, store, proposal, message, asked.signature, asked.approve)
         name = signed.signer
         if asked.reviewer and asked.reviewer != name:
             raise AccessDenied(f"the signature is {name}'s, not {asked.reviewer}'s")
         if acting is not None and acting.name != name:
             raise AccessDenied(f"the signature is {name}'s, but {acting.name}'s token is the one asking")
-        _may_review(store.active(name), proposal)
-        record: dict[str, JSON] = {**signed.to_json(), "authority": "signature"}
+        may_review(store.active(name), proposal)
+        record = {**signed.to_json(), "authority": "signature"}
         kind, key = "review.signed", f"approval:{name}:{_short(asked.signature)}"
     else:
         name, authority = _unsigned(store, proposal, asked, acting, operator)
@@ -122,25 +128,8 @@ def _unsigned(store: Principals, proposal: Proposal, asked: Asked, acting: Ident
                            " --as decision needs an admin's token")
     name = asked.reviewer or acting.name
     if proposal.decision.reviewer_role:
-        _may_review(store.active(name), proposal)
+        may_review(store.active(name), proposal)
     return name, f"admin override by {acting.name}"
-
-
-def _may_review(principal: Principal, proposal: Proposal) -> None:
-    """AccessDenied unless ``principal`` is a human reviewer allowed this tool's risk class, name and role."""
-    name, decision = principal.name, proposal.decision
-    if principal.kind != "human" or "reviewer" not in principal.roles:
-        raise AccessDenied(f"{name} is not a reviewer (roles: {', '.join(principal.roles)})")
-    risk = risk_class(proposal.permissions)
-    if principal.risk and risk not in principal.risk:
-        raise AccessDenied(f"{name} may review only {', '.join(principal.risk)} tools, and"
-                           f" {proposal.ref.name} is {risk}")
-    if principal.tools and not any(fnmatchcase(proposal.ref.name, glob) for glob in principal.tools):
-        raise AccessDenied(f"{name} may review only tools matching {', '.join(principal.tools)}, not"
-                           f" {proposal.ref.name}")
-    if decision.reviewer_role and decision.reviewer_role not in principal.roles:
-        raise AccessDenied(f"policy rule {decision.rule} requires a reviewer with role {decision.reviewer_role},"
-                           f" and {name} has {', '.join(principal.roles)}")
 
 
 def sign(proposal: Proposal, *, approve: bool, reason: str, key: Path | None, store: Principals,

@@ -18,10 +18,10 @@ from typing import Any, cast
 
 from toolfoundry.core import ROLES, ROUTES, SOURCES
 from toolfoundry.errors import UsageError
-from toolfoundry.stages.policy.rules import CONDITIONS, Rule, When
+from toolfoundry.stages.policy.rules import APPROVAL_KINDS, CONDITIONS, Rule, When
 
 RULE_KEYS = ("name", "when", "route", "reason", "quorum", "roles", "timeout_seconds", "then", "regenerate",
-             "reviewer_role")
+             "reviewer_role", "approval")
 """Keys a ``[[policy.rules]]`` table may have."""
 REVIEW_KEYS = ("quorum", "roles", "timeout_seconds", "then", "regenerate")
 """Keys that only a ``reviewers`` rule may have."""
@@ -79,6 +79,10 @@ def parse(section: Mapping[str, Any], *, where: str, text: str | None) -> tuple[
     if isinstance(route, str) and route not in ("human", "deny"):
         at = lines.key(lines.section(), "default_route")
         raise UsageError(f"{_at(where, at)}: [policy] default_route must be 'human' or 'deny', got {route!r}")
+    approval = scalars.get("approval", "any")
+    if approval not in APPROVAL_KINDS:
+        at = lines.key(lines.section(), "approval")
+        raise UsageError(f"{_at(where, at)}: [policy] approval must be 'any' or 'signed', got {approval!r}")
     raw = section.get("rules", [])
     if not isinstance(raw, list):
         raise UsageError(f"{_at(where, lines.key(lines.section(), 'rules'))}: [policy] rules must be an array "
@@ -135,6 +139,12 @@ class _RuleReader:
         if role and route not in ("human", "reviewers"):
             raise self.fail("reviewer_role", f"'reviewer_role' applies only to routes 'human' and 'reviewers', not"
                                              f" {route!r}")
+        approval = data.get("approval", "any")
+        if approval not in APPROVAL_KINDS:
+            raise self.fail("approval", f"approval must be 'any' (a signature or a linked GitHub review) or 'signed'"
+                                        f" (an SSH signature only), got {approval!r}")
+        if "approval" in data and route not in ("human", "reviewers"):
+            raise self.fail("approval", f"'approval' applies only to routes 'human' and 'reviewers', not {route!r}")
         if route == "auto" and (when.examples_min is None or when.examples_min < 1):
             raise self.fail("route", "route 'auto' needs examples_min >= 1 in 'when': pytest results alone "
                                      "are forgeable, so auto-approval must rest on examples judged on the host")
@@ -142,8 +152,8 @@ class _RuleReader:
             for key in REVIEW_KEYS:
                 if key in data:
                     raise self.fail(key, f"{key!r} applies only to route 'reviewers', not {route!r}")
-            return Rule(name=name, when=when, route=route, reason=reason, reviewer_role=role)
-        return replace(self.reviewers(data, when, reason), reviewer_role=role)
+            return Rule(name=name, when=when, route=route, reason=reason, reviewer_role=role, approval=approval)
+        return replace(self.reviewers(data, when, reason), reviewer_role=role, approval=approval)
 
     def when(self, raw: object) -> When:
         if not isinstance(raw, dict):

@@ -15,6 +15,10 @@ from typing import Any, Literal
 
 from toolfoundry.core import Candidate, Decision, Permissions, Route, Source, ToolSpec, Verdict
 
+ApprovalKind = Literal["any", "signed"]
+"""What a human approval must be: ``any`` kind toolfoundry accepts, or ``signed`` (an SSH signature only)."""
+APPROVAL_KINDS: tuple[ApprovalKind, ...] = ("any", "signed")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RiskFacts:
@@ -148,6 +152,9 @@ class Rule:
     """``reviewers``: requested changes may start a new generation attempt with the reasons."""
     reviewer_role: str = ""
     """``human`` and ``reviewers``: the principal role the person who approves must hold; empty: any reviewer."""
+    approval: ApprovalKind = "any"
+    """``human`` and ``reviewers``: what kind of human approval counts — ``any`` (an SSH-signed one, or a GitHub
+    review by a linked principal) or ``signed`` (only an SSH signature). Read when the approval is given."""
 
     def matches(self, facts: RiskFacts) -> bool:
         """True when every condition of the rule holds for ``facts``."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from toolfoundry.stages.policy.rules import Rule
+from toolfoundry.core import Decision
+from toolfoundry.stages.policy.rules import ApprovalKind, Rule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,3 +25,12 @@ class PolicySettings:
     """The model reviewer agents use, as ``provider:name``; empty → ``[generation] model``."""
     rules: tuple[Rule, ...] = ()
     """The ``[[policy.rules]]``, in file order; the first that matches decides (after failed validation)."""
+    approval: ApprovalKind = "any"
+    """What kind of human approval counts for every decision: ``any`` (an SSH signature, or a GitHub review by a
+    principal linked to that login) or ``signed`` (only an SSH signature); a rule's ``approval`` can tighten it."""
+
+    def approval_for(self, decision: Decision) -> ApprovalKind:
+        """The approval kind required now for a request the policy routed with ``decision``: ``signed`` when this
+        section or the rule that decided (looked up by name, as configured now) says so."""
+        rule = next((r for r in self.rules if r.name == decision.rule), None)
+        return "signed" if "signed" in (self.approval, rule.approval if rule else "any") else "any"

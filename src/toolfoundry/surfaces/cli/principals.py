@@ -1,4 +1,4 @@
-"""Commands on who may act: ``principals add|list|revoke|key`` and ``tokens create|list|revoke``.
+"""Commands on who may act: ``principals add|list|revoke|key|github`` and ``tokens create|list|revoke``.
 
 The first ``principals add`` of a home must make a human admin; it prints that admin's token once. Every
 later change needs an admin's token in ``TOOLFOUNDRY_TOKEN``. Tokens are printed once, when made.
@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from toolfoundry.errors import UsageError
 from toolfoundry.store.principals import AGENT_SCOPES, RISKS, ROLES, SCOPES
 from toolfoundry.surfaces.cli.app import HomeOpt, JsonOpt, app, err, open_foundry, out, print_json
 
@@ -36,12 +37,15 @@ def principals_add(
                                                                   f" (repeatable): {', '.join(RISKS)}.")] = None,
     tools: Annotated[list[str] | None, typer.Option("--tools", help="Limit a reviewer to tool names matching"
                                                                     " this glob (repeatable).")] = None,
+    github: Annotated[str | None, typer.Option("--github", help="The human's GitHub login: their approving reviews"
+                                                                " of pull requests count as theirs (review sync).")]
+    = None,
     home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Register a principal. The first of a home must be a human admin; its token is printed once."""
     foundry = open_foundry(home)
     principal, token = foundry.trust.add_principal(name, kind="agent" if agent else "human", roles=role,
-                                                   risk=risk or (), tools=tools or (), key=key)
+                                                   risk=risk or (), tools=tools or (), key=key, github=github)
     if as_json:
         print_json({**principal.to_json(), "token": token})
         return
@@ -63,11 +67,11 @@ def principals_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         out.print("no principals: this home is open (unsigned reviews); `toolfoundry principals add NAME --role admin"
                   " --key KEY.pub` makes the first admin")
         return
-    table = Table("name", "kind", "roles", "limits", "keys", "status")
+    table = Table("name", "kind", "roles", "limits", "keys", "github", "status")
     for p in found:
         limits = ", ".join([*p.risk, *p.tools]) or "-"
         keys = ", ".join(f"{k.purpose} {k.fingerprint[:19]}…" for k in p.keys) or "-"
-        table.add_row(p.name, p.kind, ", ".join(p.roles), escape(limits), keys,
+        table.add_row(p.name, p.kind, ", ".join(p.roles), escape(limits), keys, p.github or "-",
                       "active" if p.active else f"revoked {p.revoked}")
     out.print(table)
 
@@ -97,6 +101,27 @@ def principals_key(
     else:
         added = principal.keys[-1]
         out.print(f"{name}: {added.purpose} key {added.fingerprint} registered and added to allowed_signers")
+
+
+@principals_app.command("github")
+def principals_github(
+    name: NameArg,
+    login: Annotated[str | None, typer.Argument(help="Their GitHub login (omit with --unlink).")] = None,
+    unlink: Annotated[bool, typer.Option("--unlink", help="Remove the link: their GitHub reviews stop counting.")]
+    = False,
+    home: HomeOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Link a human principal to a GitHub login: their approving reviews count as their approval (review sync)."""
+    if (login is None) != unlink:
+        raise UsageError("give a GitHub login, or --unlink (not both)")
+    principal = open_foundry(home).trust.link_github(name, login)
+    if as_json:
+        print_json(principal.to_json())
+    elif login:
+        out.print(f"{name} is linked to GitHub @{login}: their approving reviews count as {name}'s approval"
+                  " (recorded as GitHub reviews, not signatures)")
+    else:
+        out.print(f"{name} is no longer linked to a GitHub login")
 
 
 @tokens_app.command("create")
