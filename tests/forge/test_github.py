@@ -200,3 +200,30 @@ def test_a_bad_forge_section_is_a_one_line_usage_error(tmp_path: Path, table: st
     (tmp_path / "toolfoundry.toml").write_text(f"[forge]\n{table}\n")
     proc = run_cli(tmp_path, "tools")
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_record_goes_straight_onto_main_and_is_remade_on_top_when_main_moved(world: World, tmp_path: Path) -> None:
+    forge = GitHubForge(world.settings().forge, tmp_path / "mirror")
+    before = forge.main_head()
+    first = forge.commit_to_main(request_id="r-rec", files={"records/a.json": b"{}\n"}, message="Record a",
+                                 trailers={"Changed-By": "admin"})
+    assert world.git_out("rev-parse", "main") == first and world.git_out("rev-parse", f"{first}^") == before
+    other = GitHubForge(world.settings().forge, tmp_path / "other")  # another node pushed meanwhile
+    other.commit_to_main(request_id="r-other", files={"records/b.json": b"{}\n"}, message="Record b", trailers={})
+    with pytest.raises(ForgeError, match="conflicts with main"):  # the caller computed its change on `first`
+        forge.commit_to_main(request_id="r-c", files={"records/c.json": b"{}\n"}, message="Record c", trailers={},
+                             parent=first)
+    third = forge.commit_to_main(request_id="r-c", files={"records/c.json": b"{}\n"}, message="Record c", trailers={})
+    assert world.git_out("ls-tree", "--name-only", "main", "records/").split() == [
+        "records/a.json", "records/b.json", "records/c.json"] and world.git_out("rev-parse", "main") == third
+    assert world.pulls() == [] and "Foundry-Request: r-rec" in world.git_out("log", "-1", "--format=%B", first)
+
+
+def test_github_refusing_a_push_to_main_says_what_to_allow(world: World, tmp_path: Path) -> None:
+    reader = world.gh.add_token("carol")  # read access only: GitHub refuses her pushes, as a protected main would
+    settings = load(world.home, {"GITHUB_TOKEN": reader}, user="tester")
+    forge = GitHubForge(settings.forge, tmp_path / "mirror")
+    main_before = world.git_out("rev-parse", "main")
+    with pytest.raises(ForgeError, match="GitHub refused to let the token push 'Record a' to main of acme/tools"):
+        forge.commit_to_main(request_id="r-rec", files={"records/a.json": b"{}\n"}, message="Record a", trailers={})
+    assert world.git_out("rev-parse", "main") == main_before
