@@ -3,10 +3,11 @@
 A home is a directory: ``toolfoundry.toml``, ``tools.git`` (the bare tool repository), ``foundry.db``
 (ledger, registry, audit log, search index), ``audit.head`` (the audit chain's anchor), ``dbos.sqlite``
 (DBOS's checkpoints) and ``executors/`` (one liveness lock per running process). :class:`Home` owns
-creating it (:meth:`Home.init`), telling what part of it is missing, opening its
-:class:`~toolfoundry.pipeline.parts.Parts`, running a request (:meth:`Home.run`: started here or
-enqueued, followed through the audit log, waited for), finishing interrupted ones (:meth:`Home.resume`)
-and the DBOS lifecycle, through this process's :data:`~toolfoundry.runtime.PROCESS`.
+opening it, running a request (:meth:`Home.run`: started here or enqueued, followed through the audit
+log, waited for), finishing interrupted ones (:meth:`Home.resume`) and the DBOS lifecycle, through this
+process's :data:`~toolfoundry.runtime.PROCESS`. Beside it: ``files.py`` (what a complete home holds,
+creating one), ``parts.py`` (opening its :class:`~toolfoundry.pipeline.parts.Parts`) and ``loop.py``
+(blocking work beside an event loop); their names are re-exported here.
 
 Nothing locks the home: the CLI, ``serve``, ``ui`` and any number of ``worker`` processes act on it at
 once, each an executor of its own; a dead one's requests are finished by the others' watchdogs.
@@ -20,30 +21,27 @@ import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
-from toolfoundry.core import Forge, Outcome, Proposal
-from toolfoundry.errors import Conflict, DatabaseError, NotInitialised, SandboxUnavailable, UsageError
-from toolfoundry.forge import init_forge, open_forge
-from toolfoundry.forge.mirror import MirrorForge
-from toolfoundry.health import refuse_to_paper_over, why_not_open
+from toolfoundry.core import Outcome, Proposal
+from toolfoundry.errors import Conflict, DatabaseError, NotInitialised
+from toolfoundry.health import why_not_open
+from toolfoundry.home.files import InitResult, create, missing
+from toolfoundry.home.loop import off_loop
+from toolfoundry.home.parts import close_parts, node_forge, open_parts
 from toolfoundry.models.cache import ModelCache
-from toolfoundry.models.types import Model
 from toolfoundry.pipeline.cancel import unless_cancelled
 from toolfoundry.pipeline.events import Listener
 from toolfoundry.pipeline.executors import Executor
 from toolfoundry.pipeline.follow import Follower
 from toolfoundry.pipeline.names import FORGE_QUEUE, QUEUE, deliver_id
-from toolfoundry.pipeline.parts import Parts
 from toolfoundry.pipeline.recovery import settle
 from toolfoundry.runtime import PROCESS, Role, enqueue, is_runner, open_liveness, running_by_executor
-from toolfoundry.sandbox.bwrap import BwrapSandbox
-from toolfoundry.settings import CONFIG_NAME, DEFAULT_TOML, Settings
+from toolfoundry.settings import Settings
 from toolfoundry.store.ledger import RequestRow
-from toolfoundry.store.stores import open_stores
-from toolfoundry.version import __version__
+
+__all__ = ["Home", "InitResult", "Progress", "Workflow", "close_parts", "missing", "node_forge", "off_loop",
+           "open_parts"]
 
 if TYPE_CHECKING:
     from toolfoundry.pipeline.workflow import Pipeline
@@ -52,85 +50,6 @@ Workflow = Literal["validate", "generate", "deliver"]
 """The request workflows of the pipeline."""
 Progress = Callable[[str], None]
 """Receives one-line messages about long waits (interrupted requests being finished, and by whom)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InitResult:
-    """What ``init`` did."""
-
-    home: Path
-    created: bool
-    """False when the home already existed (init is idempotent)."""
-    sandbox_problem: str | None
-    """Why the sandbox cannot run here, if it cannot; proposals and calls will refuse until fixed."""
-
-
-def missing(home: Path, *, postgres: bool = False) -> list[str]:
-    """What a home lacks to be one made by ``toolfoundry init``; empty when it is complete (``postgres``: its
-    state is in the cluster's database, not in ``foundry.db``)."""
-    gaps = []
-    if not home.is_dir():
-        return [f"{home} does not exist"]
-    if not (home / CONFIG_NAME).is_file():
-        gaps.append(f"{CONFIG_NAME} is missing")
-    if not (home / "tools.git" / "HEAD").is_file():
-        gaps.append("the tool repository tools.git is missing or damaged")
-    if not postgres and not (home / "foundry.db").is_file():
-        gaps.append("the database foundry.db is missing")
-    return gaps
-
-
-def node_forge(settings: Settings) -> Forge:
-    """The home's forge as this node sees it: in a cluster, a node that is not the forge node reads a mirror
-    of the forge node's repository (``[cluster] forge_url``) and writes nothing to it."""
-    cluster = settings.cluster
-    if settings.database.postgres and not cluster.forge_node and settings.forge.kind == "local":
-        return MirrorForge(settings.repo, cluster.forge_url)
-    return open_forge(settings.forge, settings.repo)
-
-
-def open_parts(settings: Settings, models: Callable[[str], Model]) -> Parts:
-    """The stores, forge and sandbox of a home, opened in this process."""
-    forge = node_forge(settings)
-    stores = open_stores(settings.home, settings.database, forge)
-    return Parts(sandbox=BwrapSandbox(settings.sandbox), forge=forge, audit=stores.audit, registry=stores.registry,
-                 ledger=stores.ledger, index=stores.index, models=models,
-                 policy=settings.policy, generation=settings.generation, test_limits=settings.test_limits,
-                 checks=settings.checks, crash_after=settings.crash_after, queues=settings.database.postgres)
-
-
-def close_parts(parts: Parts) -> None:
-    """Close what :func:`open_parts` opened."""
-    for store in (parts.index, parts.ledger, parts.registry, parts.audit):
-        store.close()
-
-
-T = TypeVar("T")
-
-
-def off_loop(work: Callable[[], T]) -> T:
-    """``work()`` here, or on a thread of its own when this thread runs an event loop; its exception is re-raised."""
-    import asyncio  # here: a command that never reaches an event loop does not import it
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return work()
-    done: list[T] = []
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            done.append(work())
-        except BaseException as exc:  # handed back to the caller below
-            failed.append(exc)
-
-    thread = threading.Thread(target=run, name="toolfoundry-off-loop")
-    thread.start()
-    thread.join()
-    if failed:
-        raise failed[0]
-    return done[0]
 
 
 class Home:
@@ -152,33 +71,7 @@ class Home:
     @staticmethod
     def init(settings: Settings) -> InitResult:
         """Create the home: bare tool repository with an initial commit, config, database. Idempotent."""
-        home = settings.home
-        if home.exists() and not home.is_dir():
-            raise UsageError(f"{home} exists and is not a directory; choose another --home")
-        refuse_to_paper_over(home)  # a lost part is restored from a backup, not recreated empty
-        created = bool(missing(home, postgres=settings.database.postgres))
-        try:
-            home.mkdir(parents=True, exist_ok=True)
-            home.chmod(0o700)  # the database, the repo and the held-out examples are nobody else's business
-            if not (home / CONFIG_NAME).exists():
-                (home / CONFIG_NAME).write_text(DEFAULT_TOML, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot create the home {home}: {exc.strerror}") from None
-        commit = init_forge(settings.forge, settings.repo)
-        parts = open_parts(settings, ModelCache(settings.model_env, settings.generation.model_settings()))
-        try:
-            parts.audit.append("home.initialised", request_id=None, actor=settings.user,
-                               data={"home": str(home), "initial_commit": commit, "version": __version__}, key="init")
-            problem, layers = None, {}
-            try:
-                layers = parts.sandbox.layers()
-            except SandboxUnavailable as exc:
-                problem = str(exc)
-            parts.audit.append("sandbox.checked", request_id=None, actor=settings.user, key=None,
-                               data={"ok": problem is None, "problem": problem, "layers": layers})
-        finally:
-            close_parts(parts)
-        return InitResult(home=home, created=created, sandbox_problem=problem)
+        return create(settings)
 
     def serve_queue(self, slots: int | None = None) -> Executor:
         """Launch DBOS here and keep it until ``close``, running queued requests (a ``worker``, ``slots`` requests
