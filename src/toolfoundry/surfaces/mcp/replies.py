@@ -61,8 +61,9 @@ def next_step(status: str, rid: str, name: str | None) -> dict[str, JSON]:
     if status == "deployed":
         return {"next": f"the tool list changed: call {name!r} like any other tool." + dispatch}
     if status == "pending_review":
-        return {"next": f"a human reviewer must approve it: `toolfoundry review approve {rid} --as NAME`, or in"
-                        f" `toolfoundry ui`. The tool list changes when it is deployed; request_status tells"
+        return {"next": f"a human reviewer must approve it, signed with their SSH key: `toolfoundry review approve"
+                        f" {rid} --key KEY` (a home without principals: `toolfoundry review approve {rid} --as NAME`),"
+                        f" or in `toolfoundry ui`. The tool list changes when it is deployed; request_status tells"
                         f" where it is; once deployed, call it directly or through call_tool."}
     if status == "rejected":
         return {"next": "fix what the findings say and propose again, or describe the need differently"}
