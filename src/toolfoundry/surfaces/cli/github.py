@@ -5,6 +5,8 @@
 (``*/5 * * * * toolfoundry review sync --home H``) or beside ``serve`` with ``--watch SECONDS``. Each
 pass reads every pending request's pull request conditionally (ETags: an unchanged one costs no rate
 limit), waits out GitHub's rate limits (``Retry-After``) and, with ``--watch``, backs off after a failure.
+In a home with principals a review counts only as the approval of the principal its login is linked to
+(``principals github NAME LOGIN``; ``trust/github.py``), re-read from GitHub before it is accepted.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from toolfoundry.errors import ForgeError, UsageError
+from toolfoundry.errors import AccessDenied, ForgeError, UsageError
 from toolfoundry.forge import settings as forge_settings
 from toolfoundry.forge.actions import WORKFLOW_PATH, workflow_yaml
 from toolfoundry.settings import CONFIG_NAME, DEFAULT_TOML, Settings
@@ -96,7 +98,7 @@ def review_sync(
     home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Decide pending requests by their GitHub pull requests: an allowed approval (after the check) merges,
-    changes requested rejects with the reviewer's text."""
+    changes requested rejects with the reviewer's text. With principals, only logins linked to a reviewer count."""
     handler = _notices()
     foundry = open_foundry(home, hold=False)
     delay, failures = watch or 0.0, 0
@@ -105,7 +107,7 @@ def review_sync(
             try:
                 results = foundry.sync_reviews()
                 failures = 0
-            except ForgeError as exc:
+            except (ForgeError, AccessDenied) as exc:  # AccessDenied: GitHub changed between reading and deciding
                 if watch is None:
                     raise
                 failures += 1
