@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "toolfoundry.stages.assess", "toolfoundry.stages.generate", "toolfoundry.stages.review",
      "toolfoundry.stages.policy", "toolfoundry.stages"),
     ("toolfoundry.pipeline",),
+    ("toolfoundry.defaults",),
     ("toolfoundry.settings",),
     ("toolfoundry.health",),
     ("toolfoundry.runtime",),
