@@ -23,7 +23,8 @@ from toolfoundry.api import Foundry
 from conftest import ADD, ADD_EXAMPLES, EXAMPLES, REPO, make_settings, run_cli, write
 
 READ_ONLY_COMMANDS = (("tools", "--json"), ("audit", "verify"), ("review", "list", "--json"),
-                      ("review", "show", "{rid}"), ("audit", "log", "--json"))
+                      ("review", "show", "{rid}"), ("audit", "log", "--json"), ("doctor", "--skip-sandbox"),
+                      ("workers", "--json"), ("provenance", "add"), ("principals", "list"))
 
 
 def run_read_only(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -125,6 +126,25 @@ def test_a_write_on_a_read_only_home_says_the_home_is_read_only(busy_home: tuple
     assert "the home is read-only" in proc.stderr and str(home / "foundry.db") in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert (home / "foundry.db").read_bytes() == before
+
+
+@pytest.mark.parametrize("args", [("propose", "{dir}/add.py", "--examples", "{dir}/ex.json"), ("resume",), ("worker",),
+                                  ("cancel", "{rid}")])
+def test_a_command_that_runs_workflows_on_a_read_only_home_says_so_before_it_starts(busy_home: tuple[Path, str],
+                                                                                    args: tuple[str, ...]) -> None:
+    """Every process that runs workflows holds a liveness lock under the home: on a read-only home taking it
+    is the first write, and it must be one line (not an OSError traceback from the lock file, exit 1)."""
+    home, rid = busy_home
+    before = {name: (home / name).read_bytes() for name in ("foundry.db", "dbos.sqlite", "audit.head")}
+    refs = subprocess.run(["git", "--git-dir", str(home / "tools.git"), "for-each-ref"], capture_output=True,
+                          text=True, check=True).stdout
+    proc = run_read_only(home, *(a.replace("{rid}", rid).replace("{dir}", str(home.parent)) for a in args))
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stderr.startswith("toolfoundry: error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "the home is read-only" in proc.stderr and str(home) in proc.stderr and "Traceback" not in proc.stderr
+    assert {name: (home / name).read_bytes() for name in before} == before
+    assert subprocess.run(["git", "--git-dir", str(home / "tools.git"), "for-each-ref"], capture_output=True,
+                          text=True, check=True).stdout == refs
 
 
 def test_searching_a_read_only_home_whose_index_is_current_only_reads(busy_home: tuple[Path, str]) -> None:

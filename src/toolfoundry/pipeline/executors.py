@@ -17,6 +17,7 @@ It does not recover anything itself.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from toolfoundry.core import JSON
+from toolfoundry.errors import InfraError
 
 
 def new_executor_id(role: str) -> str:
@@ -84,10 +86,13 @@ class FileLiveness:
         self._path: Path | None = None
 
     def hold(self, executor: Executor) -> None:
-        self.directory.mkdir(mode=0o700, exist_ok=True)
-        path = self.directory / f"{executor.id}.lock"
-        draft = self.directory / f".{executor.id}.lock.new"
-        handle = open(draft, "w", encoding="utf-8")  # noqa: SIM115 (held for the life of the executor)
+        try:
+            self.directory.mkdir(mode=0o700, exist_ok=True)
+            path = self.directory / f"{executor.id}.lock"
+            draft = self.directory / f".{executor.id}.lock.new"
+            handle = open(draft, "w", encoding="utf-8")  # noqa: SIM115 (held for the life of the executor)
+        except OSError as exc:  # a read-only home: one line, before DBOS or any request touches it
+            raise InfraError(unwritable(self.directory, exc)) from None
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh id: nobody else holds it
         handle.write(json.dumps(executor.to_json()) + "\n")
         handle.flush()
@@ -132,6 +137,14 @@ class FileLiveness:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             handle.close()
+
+
+def unwritable(directory: Path, exc: OSError) -> str:
+    """The one line for a liveness lock that cannot be created in ``directory``."""
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (f"{directory} is read-only ({exc.strerror}), and running workflows needs this process's liveness"
+                f" lock there: the home is read-only here")
+    return f"cannot create this process's liveness lock in {directory}: {exc.strerror}"
 
 
 def describe(executor: Executor) -> str:
