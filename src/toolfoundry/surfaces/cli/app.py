@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -33,6 +34,19 @@ app.add_typer(audit_app, name="audit")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_CANCELLED = ("DBOSAwaitedWorkflowCancelledError", "DBOSWorkflowCancelledError")
+
+
+def _not_a_cancel(record: logging.LogRecord) -> bool:
+    """Keep DBOS's log lines, except the two it writes when a request this process runs is cancelled by
+    another (a traceback of the cancellation, and that it no longer owns the workflow): the command prints
+    the request's outcome, ``cancelled: cancelled by NAME``, in their place."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return type(exc).__name__ not in _CANCELLED and "is no longer owned by this execution" not in record.getMessage()
+
+
+logging.getLogger("dbos").addFilter(_not_a_cancel)
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="Foundry home (default $TOOLFOUNDRY_HOME, else"
                                              " ./.toolfoundry).", show_default=False)]

@@ -1,4 +1,4 @@
-"""Commands that create or run requests: ``init``, ``propose``, ``request``, ``run`` and ``demo``."""
+"""Commands that create, run or stop requests: ``init``, ``propose``, ``request``, ``cancel``, ``run`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -119,6 +119,29 @@ def request(
     def run(listener: Listener | None) -> Outcome:
         return foundry.request(description, examples=visible, holdout=hidden, model=model, on_event=listener)
     render.finish(run(None) if as_json else render.with_spinner(run), as_json)
+
+
+@app.command()
+def cancel(
+    request_id: Annotated[str, typer.Argument(help="The request to cancel (its id, or a unique prefix of it).")],
+    home: HomeOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    """Cancel a running or pending request: it stops at its next step boundary and ends `cancelled`, audited.
+
+    Exit 0 when it was cancelled; 1 when it is too late (it was approved, merged or had ended), saying why."""
+    foundry = open_foundry(home, as_user)
+    outcome = foundry.cancel(request_id)
+    if as_json:
+        print_json(outcome.to_json())
+    elif outcome.status == "cancelled":
+        earlier = outcome.reason.startswith("not cancelled")  # by someone before: the request stays as it ended
+        reason = f"it was cancelled before: {foundry.request_row(outcome.request_id).reason}" if earlier else \
+            outcome.reason
+        out.print(f"[bold]cancelled[/bold]: {outcome.request_id}: {escape(reason)}")
+    else:
+        why = outcome.reason.removeprefix("not cancelled: ")
+        out.print(f"[bold red]not cancelled[/bold red]: {outcome.request_id} is {outcome.status}: {escape(why)}")
+    raise typer.Exit(0 if outcome.status == "cancelled" else 1)
 
 
 @app.command("run")
