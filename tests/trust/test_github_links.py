@@ -8,9 +8,16 @@ from pathlib import Path
 import pytest
 
 from toolfoundry.errors import AccessDenied
-from trust.conftest import People, pending
+from trust.conftest import SQUARE, People, pending
 
 from conftest import cli_json, run_cli
+
+
+def require_signed(home: Path) -> None:
+    toml = home / "toolfoundry.toml"
+    text = toml.read_text() if toml.exists() else ""
+    toml.write_text(text.replace("[policy]\n", '[policy]\napproval = "signed"\n', 1) if "[policy]\n" in text
+                    else text + '\n[policy]\napproval = "signed"\n')
 
 
 def admin_cli(people: People, *args: str) -> tuple[int, str, str]:
@@ -71,3 +78,25 @@ def test_a_bad_approval_kind_in_the_policy_is_a_one_line_usage_error(tmp_path: P
     (tmp_path / "toolfoundry.toml").write_text(text)
     proc = run_cli(tmp_path, "tools")
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_where_the_policy_requires_signed_approvals_an_admins_unsigned_override_approves_nothing(
+        people: People) -> None:
+    require_signed(people.home)
+    rid = pending(people, people.agent).request_id
+    with people.foundry(people.admin) as f:
+        with pytest.raises(AccessDenied, match="requires an SSH-signed approval"):
+            f.review(rid, approve=True, reviewer="alice")
+        assert f.review(rid, approve=False, reviewer="alice", reason="not like this").status == "rejected"
+
+
+def test_an_open_home_that_requires_signed_approvals_refuses_an_unsigned_one(foundry: object, home: Path) -> None:
+    from toolfoundry.api import Foundry
+    from toolfoundry.core import Candidate
+    assert isinstance(foundry, Foundry)
+    require_signed(home)
+    with Foundry(foundry.settings.home) as f:
+        rid = f.propose(Candidate(code=SQUARE), requester="bob").request_id
+        with pytest.raises(AccessDenied, match="requires an SSH-signed approval"):
+            f.review(rid, approve=True, reviewer="alice")
+        assert f.request_row(rid).status == "pending_review"

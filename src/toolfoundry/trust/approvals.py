@@ -76,6 +76,10 @@ def decide(parts: Parts, store: Principals, asked: Asked, *, acting: Identity | 
         record = {**signed.to_json(), "authority": "signature"}
         kind, key = "review.signed", f"approval:{name}:{_short(asked.signature)}"
     else:
+        if asked.approve and parts.policy.approval_for(proposal.decision) == "signed":
+            raise AccessDenied(f"the policy requires an SSH-signed approval for rule {proposal.decision.rule}, so an"
+                               f" unsigned one (--as, an admin's override) does not count: `toolfoundry review approve"
+                               f" {proposal.request_id} --key KEY`")
         name, authority = _unsigned(store, proposal, asked, acting, operator)
         record = {"reviewer": name, "decision": "approve" if asked.approve else "reject", "authority": authority,
                   "message": message.decode(), **({"admin": acting.name} if acting is not None else {})}
