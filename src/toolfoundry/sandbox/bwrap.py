@@ -51,7 +51,7 @@ from toolfoundry.sandbox.types import Limits, RunReport, TestReport
 
 if TYPE_CHECKING:
     from toolfoundry.sandbox.netproxy import NetLog
-    from toolfoundry.sandbox.warm import WarmValidation
+    from toolfoundry.sandbox.validation import WarmValidation
 
 HARNESS_FILES = (Path(__file__).with_name("runner.py"), Path(__file__).with_name("landlock.py"))
 NET_HARNESS_FILES = (Path(__file__).with_name("netfwd.py"),)
@@ -176,7 +176,8 @@ class BwrapSandbox:
         assert self._ready is not None
         with self._lock:
             if self._warm is None:
-                from toolfoundry.sandbox.warm import WarmValidation  # only a process that validates needs it
+                # only a process that validates needs it
+                from toolfoundry.sandbox.validation import WarmValidation
 
                 self._warm = WarmValidation(functools.partial(prepared, self._ready, self.settings),
                                             pytest_path=self.settings.pytest_path,
