@@ -16,7 +16,7 @@ import typer
 
 from toolfoundry.surfaces.cli import app, main
 
-from conftest import run_cli
+from conftest import run_cli, write
 
 NUMBER_TYPES = ("int", "float")
 
@@ -89,8 +89,12 @@ def test_every_usage_error_is_one_line_on_stderr_and_exit_2(argv: list[str], tmp
 def test_the_sweep_covers_every_command_and_knows_their_options() -> None:
     names = {" ".join(path) for path, _ in COMMANDS}
     assert {"init", "propose", "request", "run", "demo", "ui", "serve", "tools", "call", "rollback",
-            "review list", "review show", "review approve", "review reject", "audit verify", "audit log"} <= names
+            "review list", "review show", "review approve", "review reject", "audit verify", "audit log",
+            "worker", "workers", "resume", "cancel", "doctor", "verify", "provenance", "principals add",
+            "principals list", "principals revoke", "principals key", "tokens create", "tokens list",
+            "tokens revoke"} <= names
     assert "rollback --to two" in CASES and "call without name" in CASES and "serve --port two" in CASES
+    assert "worker --slots two" in CASES and "cancel without request_id" in CASES and "verify without paths" in CASES
 
 
 def test_usage_errors_from_a_shell_name_what_is_wrong(tmp_path: Path) -> None:
@@ -100,9 +104,25 @@ def test_usage_errors_from_a_shell_name_what_is_wrong(tmp_path: Path) -> None:
                          (["review"], "toolfoundry review needs a command: one of "),
                          (["nosuch"], "No such command 'nosuch'"),
                          (["ui", "--port", "99999"], "--port must be between 0 and 65535, not 99999"),
-                         (["serve", "--port", "-1"], "--port must be between 0 and 65535, not -1")):
+                         (["serve", "--port", "-1"], "--port must be between 0 and 65535, not -1"),
+                         (["worker", "--slots", "0"], "--slots must be at least 1, not 0"),
+                         (["cancel"], "Missing argument 'request_id'"),
+                         (["resume", "extra"], "unexpected extra argument"),
+                         (["tokens", "create", "x"], "Missing option '--scope'"),
+                         (["principals", "add", "x"], "Missing option '--role'"),
+                         (["provenance", "x", "--version", "two"], "Invalid value for '--version'"),
+                         (["verify"], "Missing argument")):
         proc = run_cli(home, *argv)
         assert proc.returncode == 2, (argv, proc.stdout, proc.stderr)
         assert proc.stderr.count("\n") == 1 and needle in proc.stderr, (argv, proc.stderr)
-        assert "python -m" not in proc.stderr and ("--help`" in proc.stderr or "--port" in argv)
+        assert "python -m" not in proc.stderr and ("--help`" in proc.stderr or "--port" in argv or "--slots" in argv)
     assert not home.exists()
+
+
+def test_a_home_that_is_a_file_is_named_as_one_by_every_command_that_opens_a_home(tmp_path: Path) -> None:
+    home = write(tmp_path / "home", "not a directory\n")
+    for argv in (["tools"], ["doctor"], ["workers"], ["resume"], ["cancel", "x"], ["audit", "verify"]):
+        proc = run_cli(home, *argv)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, (argv, proc.stderr)
+        assert f"{home} is not a directory" in proc.stderr and "does not exist" not in proc.stderr, (argv, proc.stderr)
+    assert home.read_text() == "not a directory\n"

@@ -35,7 +35,7 @@ def missing(home: Path, *, postgres: bool = False) -> list[str]:
     state is in the cluster's database, not in ``foundry.db``)."""
     gaps = []
     if not home.is_dir():
-        return [f"{home} does not exist"]
+        return [f"{home} is not a directory" if home.exists() else f"{home} does not exist"]
     if not (home / CONFIG_NAME).is_file():
         gaps.append(f"{CONFIG_NAME} is missing")
     if not (home / "tools.git" / "HEAD").is_file():
