@@ -3,8 +3,8 @@
 Owns the decisions about *what* goes into a run: which interpreter, which read-only files (the tool
 at ``/tool``, the trusted harness — ``runner.py`` and ``landlock.py``, plus ``netfwd.py`` for a tool
 with network hosts — at ``/harness``), which uid, which seccomp filter (``seccomp.py``; AF_INET
-allowed only for a tool with network hosts), which limits, the fail-closed ``check()`` and the
-``layers()`` report the audit log records. The files are staged in a fresh root-owned host directory
+allowed only for a tool with network hosts), which limits, the fail-closed ``check()`` (the probe itself
+is ``probe.py``'s) and the ``layers()`` report the audit log records. The files are staged in a fresh root-owned host directory
 (0755 dirs, 0644 files) that the sandbox uid can read but not write, removed after the run (or, for
 a serving sandbox of ``pool.py``, when it stops). Held-out expected values never come here: only
 the args of each case. Process mechanics live in ``launcher.py``, the protocol in ``protocol.py``,
@@ -30,23 +30,20 @@ import functools
 import json
 import os
 import secrets
-import shutil
-import stat
-import subprocess
 import threading
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolfoundry.core import JSON, Permissions
 from toolfoundry.errors import SandboxUnavailable
-from toolfoundry.sandbox import landlock, protocol, seccomp
+from toolfoundry.sandbox import protocol, seccomp
 from toolfoundry.sandbox.jail import MERGED_USR, Jail, jail_argv
 from toolfoundry.sandbox.launcher import ERROR_LINE_MAX, TAIL_CHARS, Capture, Completed, Launch, launch
+from toolfoundry.sandbox.probe import Ready, bwrap_version, probe
 from toolfoundry.sandbox.settings import SandboxSettings
-from toolfoundry.sandbox.staging import staged, staging_dir, under, usable
+from toolfoundry.sandbox.staging import staged, under
 from toolfoundry.sandbox.types import Limits, RunReport, TestReport
 
 if TYPE_CHECKING:
@@ -57,39 +54,19 @@ HARNESS_FILES = (Path(__file__).with_name("runner.py"), Path(__file__).with_name
 NET_HARNESS_FILES = (Path(__file__).with_name("netfwd.py"),)
 HARNESS = "/harness/runner.py"
 EGRESS_SOCKET = "/run/egress.sock"
-PROBE = ("import os, sys\nstatus = open('/proc/self/status').read()\n"
-         "seccomp = status.split('Seccomp:')[1].split()[0] if 'Seccomp:' in status else 'none'\n"
-         "sys.stdout.write('toolfoundry-sandbox-ok %d %s' % (os.getuid(), seccomp))")
-PYTHON_HINT = "set [sandbox] python in toolfoundry.toml or TOOLFOUNDRY_SANDBOX_PYTHON (e.g. /usr/bin/python3)"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Ready:
-    """What a successful check() established, reused by every run."""
-
-    bwrap: str
-    python: str
-    binds: tuple[tuple[str, str], ...]
-    user: tuple[int, int] | None
-    uid: int
-    gid: int
-    staging: str
-    landlock: int
-
-
 class BwrapSandbox:
     """Runs tool code under bubblewrap as a non-root uid, with rlimits and a trusted runner."""
 
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
-        self._ready: _Ready | None = None
+        self._ready: Ready | None = None
         self._lock = threading.Lock()
         self._warm: WarmValidation | None = None
 
     def check(self) -> None:
         """Raise SandboxUnavailable with a one-line reason unless a real sandboxed python runs."""
         if self._ready is None:
-            self._ready = self._probe()
+            self._ready = probe(self.settings)
 
     def layers(self) -> dict[str, str]:
         """Which isolation layers are in force (after a successful check), for the audit log."""
@@ -97,7 +74,7 @@ class BwrapSandbox:
         ready = self._ready
         assert ready is not None
         return {
-            "bwrap": f"{_bwrap_version(ready.bwrap)}: unshare user, ipc, pid, net, uts, cgroup, mount; "
+            "bwrap": f"{bwrap_version(ready.bwrap)}: unshare user, ipc, pid, net, uts, cgroup, mount; "
                      "--disable-userns, --cap-drop ALL, --new-session, --die-with-parent, --as-pid-1, "
                      "--remount-ro /, read-only /dev without /dev/pts",
             "uid": f"{ready.uid}:{ready.gid}" + (" (dedicated, dropped from root)" if ready.user
@@ -206,46 +183,8 @@ class BwrapSandbox:
                           stdout=Capture(stdout_cap, 0), stderr=Capture(half, half), pass_fds=start.pass_fds)
             return done, start.net.take() if start.net is not None else ()
 
-    def _probe(self) -> _Ready:
-        s = self.settings
-        bwrap = shutil.which(s.bwrap)
-        if bwrap is None:
-            raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed (looked for {s.bwrap!r}): "
-                                     "apt-get install bubblewrap")
-        root = os.geteuid() == 0
-        if root and s.uid == 0:
-            raise SandboxUnavailable("the sandbox must not run as root: set [sandbox] uid to a non-root uid")
-        uid, gid = (s.uid, s.gid) if root else (os.getuid(), os.getgid())
-        python = shutil.which(s.python) if not os.path.isabs(s.python) else s.python
-        if python is None or not os.path.isfile(python):
-            raise SandboxUnavailable(f"the sandbox interpreter {s.python} does not exist: {PYTHON_HINT}")
-        for path in (python, os.path.realpath(python)):
-            if not usable(path, uid, gid, root=root, bits=stat.S_IROTH | stat.S_IXOTH):
-                raise SandboxUnavailable(f"the sandbox interpreter {python} is not readable by the sandbox "
-                                         f"uid {uid}: {PYTHON_HINT}")
-        binds: tuple[tuple[str, str], ...] = ()
-        real = os.path.realpath(python)
-        if not under(real, "/usr"):
-            prefix = os.path.dirname(os.path.dirname(real))
-            binds = ((prefix, prefix),)
-        program = seccomp.build(allow_inet=False)
-        seccomp.build(allow_inet=True)
-        ready = _Ready(bwrap=bwrap, python=python, binds=binds, user=(uid, gid) if root else None,
-                       uid=uid, gid=gid, staging=staging_dir(uid, gid, root=root), landlock=landlock.abi())
-        fd = seccomp.memfd(program)
-        try:
-            argv = jail_argv(bwrap, Jail(binds=binds, scratch_bytes=1 << 20, seccomp_fd=fd),
-                             [python, "-I", "-S", "-c", PROBE])
-            done = launch(argv, stdin=b"", wall_seconds=10.0, user=ready.user,
-                          stdout=Capture(4096, 0), stderr=Capture(4096, 4096), pass_fds=(fd,))
-        finally:
-            os.close(fd)
-        _judge_probe(done, python, uid)
-        return ready
-
-
 @contextlib.contextmanager
-def prepared(ready: _Ready, settings: SandboxSettings, files: dict[str, str], *, permissions: Permissions,
+def prepared(ready: Ready, settings: SandboxSettings, files: dict[str, str], *, permissions: Permissions,
              limits: Limits, serve: bool, validate: bool = False, pytest: bool = False,
              preload: tuple[str, ...] = ()) -> Iterator[Launch]:
     """:meth:`BwrapSandbox.prepared` for a sandbox that passed its check (``ready``): it holds no reference
@@ -280,43 +219,11 @@ def prepared(ready: _Ready, settings: SandboxSettings, files: dict[str, str], *,
         yield Launch(argv=argv, user=ready.user, pass_fds=(fd,), net=log, tool_dir=os.path.join(root, "tool"))
 
 
-def _judge_probe(done: Completed, python: str, uid: int) -> None:
-    """Raise SandboxUnavailable unless the probe printed the ok line with a non-root uid."""
-    out = bytes(done.stdout.head).decode("utf-8", "replace").split()
-    if done.exit_code == 0 and len(out) == 3 and out[0] == "toolfoundry-sandbox-ok":
-        if out[1] == "0":
-            raise SandboxUnavailable("the sandboxed process runs as uid 0: set [sandbox] uid to a non-root uid")
-        if out[2] != "2":
-            raise SandboxUnavailable(f"the seccomp filter is not in force in the sandbox (Seccomp: {out[2]}); "
-                                     "a kernel with CONFIG_SECCOMP_FILTER is required")
-        return
-    err = done.stderr.text().strip().splitlines()
-    first = err[0] if err else f"exit status {done.exit_code}"
-    lowered = " ".join(err).lower()
-    if done.timed_out:
-        raise SandboxUnavailable(f"a trivial sandboxed python did not finish within 10s ({first})")
-    if "namespace" in lowered or "uid map" in lowered or "setting up uid" in lowered:
-        raise SandboxUnavailable(f"user namespaces are unavailable to uid {uid} ({first}): enable unprivileged "
-                                 "user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
-                                 "user.max_user_namespaces > 0)")
-    if "execvp" in lowered or "python" in lowered:
-        raise SandboxUnavailable(f"the sandbox interpreter {python} does not start in the sandbox ({first}): "
-                                 f"{PYTHON_HINT}")
-    raise SandboxUnavailable(f"the sandbox does not start ({first})")
-
-
 def _refused(stdout: bytes, nonce: str) -> None:
     """Raise SandboxUnavailable when the runner refused to run (a layer could not be applied)."""
     bodies, _ = protocol.lines(stdout, nonce=nonce)
     if bodies and "refused" in bodies[0]:
         raise SandboxUnavailable(f"the sandbox could not apply {bodies[0].get('by')}: {bodies[0]['refused']}")
-
-
-@functools.cache
-def _bwrap_version(bwrap: str) -> str:
-    """``bwrap --version``, asked once per process and only for the audit log's ``layers()`` (not for a call)."""
-    done = subprocess.run([bwrap, "--version"], capture_output=True, text=True, check=False, env={})
-    return done.stdout.strip() or "bubblewrap (version unknown)"
 
 
 def _real_dirs(paths: tuple[str, ...]) -> list[str]:
