@@ -13,7 +13,8 @@ Measures, each as median / p90 over repeated runs on one machine in one run:
     sandboxes one stage after the other (before issue 11.4, ``[sandbox] warm = false``), warm sandboxes one
     after the other (what the workflow's two steps do), and warm with tests and oracle at once
     (``stages.judge.together``); plus each stage of the warm path alone
-  * propose → deployed, auto-approved, no model (the whole workflow: DBOS, git, SQLite, sandbox)
+  * propose → deployed, auto-approved, no model (the whole workflow: DBOS, git, SQLite, sandbox), through
+    ``Foundry.propose`` in this process and through ``toolfoundry propose`` from a shell (a new tool each run)
   * ``toolfoundry call`` and ``toolfoundry tools --json`` from a shell: a fresh interpreter per run, wall
     time including interpreter start, with the bytecode cache written by a first run (the environment's
     PYTHONDONTWRITEBYTECODE is dropped for these runs: an installed package has its .pyc files), beside a
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import os
 import platform
 import re
@@ -185,8 +187,8 @@ def main() -> None:
                 code = TOOL.replace("def text_stats(", f"def text_stats_{next(counter)}(")
                 result = foundry.propose(Candidate(code=code, examples=EXAMPLES[:2]))
                 assert result.status == "deployed", result.to_json()
-            rows.append(("propose → deployed (auto-approved, no model, no pytest)", measure(propose, ns.runs, 1),
-                         "target p50 ≤ 1 s"))
+            rows.append(("Foundry.propose → deployed (auto-approved, no model, no pytest)",
+                         measure(propose, ns.runs, 1), "in process; DESIGN's ≤ 500 ms is for the CLI row below"))
             sandbox.close()
         cli, imported = cli_rows(settings.home, ns.runs)
         rows += cli
@@ -241,6 +243,11 @@ def validate_rows(warm: BwrapSandbox, cold: BwrapSandbox, limits: Limits, runs: 
         ("validate a 50-line tool: warm sandboxes, tests ∥ oracle (after)", measure(validate(warm, True), runs),
          "target p50 ≤ 150 ms"),
         ("… of which contract + checks (ruff, bandit, mypy, AST rules)", measure(static, runs), "in process"),
+        ("… checks: ruff alone", measure(lambda: checks.ruff(TOOL), runs), "a subprocess, run beside the rest"),
+        ("… checks: bandit alone", measure(lambda: checks.bandit(TOOL), runs), "in process"),
+        ("… checks: mypy alone", measure(lambda: checks.mypy(TOOL), runs), "in process, warm cache"),
+        ("… of which tests ∥ oracle, warm sandboxes", measure(lambda: together(run_tests(warm), run_oracle(warm)),
+                                                             runs), "both at once"),
         ("… of which tests: pytest, 2 tests, warm sandbox", measure(run_tests(warm), runs), "a fresh fork each"),
         ("… of which oracle: 3 examples, warm sandbox", measure(run_oracle(warm), runs), "a fresh fork each case"),
         ("… tests: pytest, 2 tests, cold sandbox (before)", measure(run_tests(cold), runs), "for comparison"),
@@ -266,9 +273,28 @@ def cli_rows(home: Path, runs: int) -> tuple[list[Row], str]:
         def once(argv: list[str] = argv) -> None:
             subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
         rows.append((name, measure(once, runs, 2), note))
+    rows.append(("`toolfoundry propose` → deployed from a shell", measure(cli_propose(home, env), runs, 2),
+                 "target p50 ≤ 500 ms; a new tool each run, 2 examples, no pytest"))
     done = subprocess.run([python, "-X", "importtime", *tool[1:], "tools", "--json", "--home", str(home)], env=env,
                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return rows, importtime_summary(done.stderr)
+
+
+def cli_propose(home: Path, env: dict[str, str]) -> Callable[[], None]:
+    """One ``toolfoundry propose FILE --examples F`` of a new tool (its own name) per call, checked deployed."""
+    folder = home.parent / "cli-propose"
+    folder.mkdir(exist_ok=True)
+    examples = folder / "examples.json"
+    examples.write_text(json.dumps([{"args": e.args, "expect": e.expect} for e in EXAMPLES[:2]]), encoding="utf-8")
+    counter = iter(range(10_000))
+
+    def once() -> None:
+        n = next(counter)
+        path = folder / f"cli_stats_{n}.py"
+        path.write_text(TOOL.replace("def text_stats(", f"def cli_stats_{n}("), encoding="utf-8")
+        subprocess.run([sys.executable, "-m", "toolfoundry", "propose", str(path), "--examples", str(examples),
+                        "--home", str(home)], env=env, check=True, stdout=subprocess.DEVNULL)
+    return once
 
 
 def importtime_summary(text: str) -> str:
