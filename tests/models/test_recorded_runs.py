@@ -51,6 +51,23 @@ def test_a_recorded_local_run_that_wrote_a_right_tool_at_once_deploys_it_again(t
     assert called == 0 and isinstance(result, dict) and result["result"] is True
 
 
+def test_a_recorded_agent_run_of_the_local_model_calls_the_tool_in_the_text_protocol(tmp_path: Path) -> None:
+    # `toolfoundry run` after the is_prime request above: the local model has no native tool calling, so
+    # the tools are described in text and it calls is_prime with a fenced JSON block; the replay does the same
+    code, _, home = replay(tmp_path, "is_prime")
+    assert code == 0
+    task = json.loads((RUNS / "is_prime_agent" / "run.json").read_text())["task"]
+    proc = run_cli(home, "run", task, "--model", f"scripted:{RUNS / 'is_prime_agent'}", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'calls is_prime({"n": 9973})' in proc.stdout and '"result": true' in proc.stdout
+    assert "agent answers: The number 9973 is a prime number." in proc.stdout
+    log = run_cli(home, "audit", "log", "--json").stdout.splitlines()
+    agent = next(e for e in map(json.loads, log) if e["kind"] == "agent.run")["data"]
+    system, _, _, result = agent["transcript"][:4]
+    assert "- is_prime:" in system["content"] and "ONE fenced JSON block" in system["content"]
+    assert result == {"role": "user", "content": 'toolfoundry: result of is_prime: {"ok": true, "result": true}'}
+
+
 def test_a_recorded_local_run_that_never_got_a_tool_through_is_rejected_within_its_attempts(
         tmp_path: Path) -> None:
     # the model's tool was right each time, but its own test expected a TypeError that never comes; the
@@ -71,7 +88,7 @@ def test_a_recorded_local_run_that_never_got_a_tool_through_is_rejected_within_i
 @pytest.mark.parametrize("name", sorted(p.name for p in RUNS.iterdir() if p.is_dir()))
 def test_every_recorded_run_is_a_real_local_model_exchange_with_its_request(name: str) -> None:
     exchanges = sorted((RUNS / name).glob("[0-9][0-9][0-9][0-9].json"))
-    assert exchanges and (RUNS / name / "request.json").is_file()
+    assert exchanges and ((RUNS / name / "request.json").is_file() or (RUNS / name / "run.json").is_file())
     for path in exchanges:
         exchange = json.loads(path.read_text())
         assert exchange["format"] == "toolfoundry.exchange/1" and str(exchange["model"]).startswith("local:")
