@@ -100,3 +100,15 @@ def test_an_open_home_that_requires_signed_approvals_refuses_an_unsigned_one(fou
         with pytest.raises(AccessDenied, match="requires an SSH-signed approval"):
             f.review(rid, approve=True, reviewer="alice")
         assert f.request_row(rid).status == "pending_review"
+
+
+def test_a_revoked_principals_github_login_stops_counting_and_is_free_again(people: People) -> None:
+    assert admin_cli(people, "principals", "github", "alice", "alice-gh")[0] == 0
+    with people.foundry() as f:
+        found = f.trust.store.with_github("ALICE-GH")  # logins compare as GitHub does, ignoring case
+        assert found is not None and found.name == "alice"
+    assert admin_cli(people, "principals", "revoke", "alice")[0] == 0
+    with people.foundry() as f:
+        assert f.trust.store.with_github("alice-gh") is None
+    code, _, err = admin_cli(people, "principals", "add", "alice2", "--role", "reviewer", "--github", "alice-gh")
+    assert code == 0, err
