@@ -110,3 +110,15 @@ def test_propose_and_request_from_the_shell_refuse_a_fifo_and_dev_zero_at_once(t
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, (argv, proc.stderr)
         assert "must be a regular file" in proc.stderr, (argv, proc.stderr)
     assert cli_json(home, "review", "list") == (0, [])
+
+
+def test_a_principal_key_that_is_a_fifo_or_dev_zero_is_refused_at_once(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    assert run_cli(home, "init").returncode == 0
+    os.mkfifo(tmp_path / "key.fifo")
+    (tmp_path / "zero.pub").symlink_to("/dev/zero")
+    for key, kind in ((tmp_path / "key.fifo", "a FIFO"), (tmp_path / "zero.pub", "a device")):
+        proc = run_cli(home, "principals", "add", "alice", "--role", "admin", "--key", str(key), timeout=60)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr  # before: it hung
+        assert f"{key}: key file must be a regular file, but it is {kind}" in proc.stderr, proc.stderr
+    assert cli_json(home, "principals", "list") == (0, [])

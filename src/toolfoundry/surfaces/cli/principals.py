@@ -16,6 +16,7 @@ from rich.table import Table
 from toolfoundry.errors import UsageError
 from toolfoundry.store.principals import AGENT_SCOPES, RISKS, ROLES, SCOPES
 from toolfoundry.surfaces.cli.app import HomeOpt, JsonOpt, app, err, open_foundry, out, print_json
+from toolfoundry.toolfile import read_bytes
 
 principals_app = typer.Typer(no_args_is_help=True, help="Who may act on this home: humans and agents, roles, keys.")
 tokens_app = typer.Typer(no_args_is_help=True, help="Principals' tokens: scoped, stored hashed, shown once, revocable.")
@@ -23,6 +24,15 @@ app.add_typer(principals_app, name="principals")
 app.add_typer(tokens_app, name="tokens")
 
 NameArg = Annotated[str, typer.Argument(help="The principal's name.")]
+KEY_BYTES = 64 * 1024
+"""The largest SSH key file read (an RSA-16384 private key is about 13 KB)."""
+
+
+def _key_file(path: Path) -> Path:
+    """``path``, once it is a regular file of at most ``KEY_BYTES`` (issue 16.4): a FIFO or a link to /dev/zero
+    is refused at once, where reading it as a key would block for ever or until memory ran out."""
+    read_bytes(path, "key file", KEY_BYTES)
+    return path
 
 
 @principals_app.command("add")
@@ -45,7 +55,8 @@ def principals_add(
     """Register a principal. The first of a home must be a human admin; its token is printed once."""
     foundry = open_foundry(home)
     principal, token = foundry.trust.add_principal(name, kind="agent" if agent else "human", roles=role,
-                                                   risk=risk or (), tools=tools or (), key=key, github=github)
+                                                   risk=risk or (), tools=tools or (), key=key and _key_file(key),
+                                                   github=github)
     if as_json:
         print_json({**principal.to_json(), "token": token})
         return
@@ -95,7 +106,7 @@ def principals_key(
     home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Register another SSH key for a human principal (with --ui: the review UI's key for them)."""
-    principal = open_foundry(home).trust.add_key(name, key, purpose="ui" if ui else "review")
+    principal = open_foundry(home).trust.add_key(name, _key_file(key), purpose="ui" if ui else "review")
     if as_json:
         print_json(principal.to_json())
     else:
