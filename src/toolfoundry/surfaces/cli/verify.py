@@ -61,7 +61,7 @@ def gate_settings(environ: dict[str, str]) -> Settings:
 
 def verify_tool(path: Path, sandbox: BwrapSandbox, s: Settings) -> Checked:
     """Run the gate on one ``tools/<name>/`` directory (``UsageError`` when it is not one)."""
-    if not (path / "tool.py").is_file():
+    if not path.is_dir() or not os.path.lexists(path / "tool.py"):  # a tool.py that is a FIFO: load_candidate says so
         raise UsageError(f"{path}: not a tool directory (no tool.py); give tools/<name>/ directories")
     candidate = load_candidate(path)
     spec, v = contract.stage(candidate.code, name=candidate.name)
