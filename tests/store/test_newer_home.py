@@ -47,7 +47,8 @@ def test_a_newer_home_with_an_extra_column_everywhere_is_refused_and_propose_mer
     conn.close()
     before_db, before_refs = (home / "foundry.db").read_bytes(), refs(home)
     for args in (["tools"], ["review", "list"], ["audit", "verify"], ["audit", "log"], ["call", "add"],
-                 ["rollback", "add"], proposal(tmp_path)):
+                 ["rollback", "add"], proposal(tmp_path), ["workers"], ["resume"], ["cancel", "x"],
+                 ["provenance", "add"], ["principals", "list"]):
         proc = run_cli(home, *args)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert "newer release of toolfoundry" in proc.stderr and "9999-future-columns" in proc.stderr
