@@ -1,6 +1,6 @@
 """What the pipeline's steps and the call path work with: one home's stores, forge, sandbox and models.
 
-Opened by ``home.py`` for one home in one process; importing it imports neither DBOS nor the analysers.
+Opened by ``home/parts.py`` for one home in one process; importing it imports neither DBOS nor the analysers.
 """
 
 from __future__ import annotations

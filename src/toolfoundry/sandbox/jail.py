@@ -8,7 +8,7 @@ the caller's terminal), ``--die-with-parent``, ``--as-pid-1`` (the trusted runne
 the merged-``/usr`` links read-only, the extra read-only binds, ``/proc``, a read-only ``/dev`` whose
 ``/dev/pts`` is hidden under an empty read-only tmpfs, a ``--size``d tmpfs at ``/tmp`` (the only
 writable place, and the working directory), ``--remount-ro /``, and ``--seccomp FD``. Unix sockets are
-bound read-only (connecting needs no writable mount). Starting and stopping it is ``launcher.py``'s job.
+bound read-only (connecting needs no writable mount). Starting and stopping it is ``jailed.py``'s job.
 """
 
 from __future__ import annotations
