@@ -149,3 +149,6 @@ def stop_process(proc: subprocess.Popen[str]) -> None:
             os.kill(proc.pid, signal.SIGCONT)
             proc.kill()
         proc.wait(30)
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()

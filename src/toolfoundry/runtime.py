@@ -21,6 +21,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -234,12 +235,37 @@ def enqueue(settings: Settings, workflow: str, workflow_id: str, args: tuple[Any
                                "app_version": __version__}
     if queue == QUEUE:
         options["queue_partition_key"] = partition
-    try:
-        handle: WorkflowHandle[Outcome] = client_of(settings).enqueue(options, *args)
-    except Exception as exc:  # SQLAlchemy's and DBOS's errors alike: the database refused or is unreachable
-        raise DatabaseError(f"cannot enqueue request {request_of(workflow_id)} in {_printable(url)}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-    return handle
+    deadline, pause = time.monotonic() + ENQUEUE_PATIENCE, 0.2
+    while True:
+        try:
+            handle: WorkflowHandle[Outcome] = client_of(settings).enqueue(options, *args)
+            return handle
+        except Exception as exc:  # SQLAlchemy's and DBOS's errors alike: the database refused or is unreachable
+            if _lost_connection(exc) and time.monotonic() + pause < deadline:
+                time.sleep(pause)  # the same workflow id again: DBOS enqueues it at most once
+                pause = min(pause * 2, 2.0)
+                continue
+            raise DatabaseError(f"cannot enqueue request {request_of(workflow_id)} in {_printable(url)}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+
+
+ENQUEUE_PATIENCE = 30.0
+"""Seconds a client keeps trying to enqueue while the database is unreachable (restarting, failing over)."""
+
+
+def _lost_connection(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) is a dropped or refused connection, not a refusal of the data."""
+    import sqlalchemy.exc
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+            return True
+        if isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if type(seen).__name__ in ("OperationalError", "InterfaceError"):  # the driver's own, unwrapped
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _printable(url: str) -> str:

@@ -219,16 +219,21 @@ def test_postgres_restarted_mid_run_loses_and_duplicates_nothing(postgres: str, 
     node = Node(tmp_path / "h", postgres)
     with workers(node.home, tmp_path, 2, env=node.env) as running:
         clients = [node.spawn("propose", str(tool_dir(tmp_path / "tools", i)), "--json") for i in range(6)]
-        wait_for(lambda: any(name == "Pipeline.judge" for _, name, _, _ in workflows(postgres)),
-                 "the first validation to start")
-        pg_server.stop("immediate")
-        time.sleep(3)
-        pg_server.start()
-        outcomes = []
-        for c in clients:
-            out, err = c.communicate(timeout=600)
-            assert c.returncode == 0, err
-            outcomes.append(json.loads(out))
+        try:
+            wait_for(lambda: sum(1 for _, name, _, _ in workflows(postgres) if name == "Pipeline.validate") == 6
+                     and any(name == "Pipeline.judge" for _, name, _, _ in workflows(postgres)),
+                     "every request enqueued and the first validation started")
+            pg_server.stop("immediate")
+            time.sleep(3)
+            pg_server.start()
+            outcomes = []
+            for c in clients:
+                out, err = c.communicate(timeout=600)
+                assert c.returncode == 0, err
+                outcomes.append(json.loads(out))
+        finally:
+            for c in clients:
+                stop_process(c)
         assert all(w.proc.poll() is None for w in running)  # the supervisors kept a worker going
     assert [o["status"] for o in outcomes] == ["deployed"] * 6
     rids = [o["request_id"] for o in outcomes]
