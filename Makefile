@@ -19,8 +19,11 @@ lint: setup
 	$(PY) -m ruff check src tests bench
 	$(PY) -m mypy
 
+# Tests run in JOBS processes (pytest-xdist), then the `serial` ones (CPU against wall-clock limits) alone.
+JOBS ?= 2
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(JOBS) -m "not serial"
+	$(PY) -m pytest -q -m serial
 
 bench: setup
 	$(PY) bench/run.py

@@ -29,7 +29,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 PY="${PYTHON:-python3}"
-if ! "$PY" -c "import toolfoundry, pytest, mypy, fastapi, playwright" >/dev/null 2>&1 || [ "${TOOLFOUNDRY_REINSTALL:-}" = 1 ]; then
+if ! "$PY" -c "import toolfoundry, pytest, xdist, mypy, fastapi, playwright" >/dev/null 2>&1 || [ "${TOOLFOUNDRY_REINSTALL:-}" = 1 ]; then
   echo "setup: pip install -e '.[dev,ui]'"
   "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[dev,ui]'
 fi

@@ -7,9 +7,14 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 
+import pytest
+
 from toolfoundry.api import Foundry
 
 from .conftest import assert_alive, attack, escaped, run_direct, sandbox_uid_processes, wait_until_gone
+
+
+pytestmark = pytest.mark.serial  # CPU against wall-clock limits: run where no other test competes for the cores
 
 
 def _host_still_forks() -> None:
