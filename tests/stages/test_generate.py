@@ -287,6 +287,16 @@ def test_parse_spec_rejects_placeholders_and_parameters_the_examples_do_not_use(
     assert parse_spec(SPEC, EXAMPLES)[0] is not None
 
 
+def test_an_or_in_a_spec_annotation_becomes_a_union() -> None:
+    def signature(text: str) -> str | None:
+        spec, _ = parse_spec(json.dumps({"name": "second_largest", "signature": text, "description": "d"}))
+        return spec.signature if spec else None
+    assert signature("(numbers: list[int]) -> int or None") == "(numbers: list[int]) -> int | None"  # a real one
+    assert signature("(a: int or str, b: float = 1.0) -> str or int or None") == (
+        "(a: int | str, b: float=1.0) -> str | int | None")
+    assert signature("(text: str) -> str") == "(text: str) -> str"
+
+
 def test_a_placeholder_name_is_replaced_by_one_made_from_the_description() -> None:
     def named(name: str, description: str) -> tuple[str | None, list[Finding]]:
         spec, findings = parse_spec(json.dumps({"name": name, "signature": "(celsius: float) -> float",

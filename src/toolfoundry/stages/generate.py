@@ -171,6 +171,8 @@ def parse_spec(text: str, examples: tuple[Example, ...] = ()) -> tuple[DraftSpec
         problems.append("signature must be a string like '(text: str) -> str'")
     elif (problem := _signature_problem(signature.strip(), examples)) is not None:
         problems.append(problem)
+    else:
+        signature = union_for_or(signature.strip())
     description = data.get("description")
     if not isinstance(description, str) or not description.strip():
         problems.append("description must be a non-empty string")
@@ -207,6 +209,33 @@ def name_from(description: object) -> str | None:
     words = [w for w in re.findall(r"[a-z][a-z0-9]*", description.lower()) if w not in NAME_STOPWORDS]
     name = "_".join(words[:3])[:40].rstrip("_")
     return name if name and NAME_RE.match(name) and name not in PLACEHOLDER_NAMES else None
+
+
+class _OrToUnion(ast.NodeTransformer):
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.expr:  # noqa: N802 (the visitor's naming)
+        values: list[ast.expr] = [self.visit(v) for v in node.values]
+        if not isinstance(node.op, ast.Or):
+            return ast.BoolOp(op=node.op, values=values)
+        union = values[0]
+        for value in values[1:]:
+            union = ast.BinOp(left=union, op=ast.BitOr(), right=value)
+        return union
+
+
+def union_for_or(signature: str) -> str:
+    """``signature`` with ``X or None`` annotations written as ``X | None`` (what was meant, and a type; the
+    local model wrote ``-> int or None`` in a spec, then in the code, three times); unchanged otherwise."""
+    if " or " not in signature:
+        return signature
+    try:
+        fn = ast.parse(f"def f{signature}:\n    pass\n").body[0]
+    except SyntaxError:
+        return signature
+    assert isinstance(fn, ast.FunctionDef)
+    fixed = _OrToUnion().visit(fn)
+    assert isinstance(fixed, ast.FunctionDef)
+    returns = f" -> {ast.unparse(fixed.returns)}" if fixed.returns is not None else ""
+    return f"({ast.unparse(fixed.args)}){returns}"
 
 
 def _signature_problem(signature: str, examples: tuple[Example, ...]) -> str | None:
