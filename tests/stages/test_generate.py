@@ -282,9 +282,21 @@ def test_parse_spec_rejects_placeholders_and_parameters_the_examples_do_not_use(
         assert spec is None
         return findings[0].message
     assert "'...'" in problems("(arg: float, ...) -> float")
-    assert "lacks parameter(s) celsius" in problems("(arg: float) -> float")
+    assert "lacks parameter(s) celsius" in problems("(arg: float, scale: float) -> float")
     assert "not a Python parameter list" in problems("(celsius: float -> float")
     assert parse_spec(SPEC, EXAMPLES)[0] is not None
+
+
+def test_the_one_parameter_the_examples_do_not_pass_takes_the_name_they_do() -> None:
+    def signature(text: str, *examples: Example) -> str | None:
+        spec, _ = parse_spec(json.dumps({"name": "snake_to_camel", "signature": text, "description": "d"}), examples)
+        return spec.signature if spec else None
+    name = Example(args={"name": "hello_world"}, expect="helloWorld")
+    assert signature("(snake_name: str) -> str", name) == "(name: str) -> str"  # the local model's spec
+    pair = Example(args={"a": 1, "b": 2}, expect=3)
+    assert signature("(a: int, y: int) -> int", pair) == "(a: int, b: int) -> int"
+    assert signature("(x: int, y: int) -> int", pair) is None  # two unknown: nothing is guessed
+    assert signature("(x: int) -> int", pair) is None
 
 
 def test_an_or_in_a_spec_annotation_becomes_a_union() -> None:

@@ -169,10 +169,11 @@ def parse_spec(text: str, examples: tuple[Example, ...] = ()) -> tuple[DraftSpec
     signature = data.get("signature")
     if not isinstance(signature, str) or not signature.strip().startswith("("):
         problems.append("signature must be a string like '(text: str) -> str'")
-    elif (problem := _signature_problem(signature.strip(), examples)) is not None:
+    elif (problem := _signature_problem(renamed := rename_lone_parameter(signature.strip(), examples),
+                                        examples)) is not None:
         problems.append(problem)
     else:
-        signature = union_for_or(signature.strip())
+        signature = union_for_or(renamed)
     description = data.get("description")
     if not isinstance(description, str) or not description.strip():
         problems.append("description must be a non-empty string")
@@ -220,6 +221,28 @@ class _OrToUnion(ast.NodeTransformer):
         for value in values[1:]:
             union = ast.BinOp(left=union, op=ast.BitOr(), right=value)
         return union
+
+
+def rename_lone_parameter(signature: str, examples: tuple[Example, ...]) -> str:
+    """``signature`` with its one parameter that no example passes renamed to the one argument the examples
+    pass and it lacks (``(snake_name: str)`` for examples passing ``name``: the local model's snake_to_camel
+    spec, three times); unchanged when that is not exactly one of each, so nothing is guessed."""
+    try:
+        fn = ast.parse(f"def f{signature}:\n    pass\n").body[0]
+    except SyntaxError:
+        return signature
+    assert isinstance(fn, ast.FunctionDef)
+    params = [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]
+    passed: list[str] = []
+    for e in examples:
+        passed += [k for k in e.args if k not in passed]
+    unused = [a for a in params if a.arg not in passed]
+    lacking = [k for k in passed if k not in {a.arg for a in params}]
+    if len(unused) != 1 or len(lacking) != 1 or fn.args.kwarg is not None or not lacking[0].isidentifier():
+        return signature
+    unused[0].arg = lacking[0]
+    returns = f" -> {ast.unparse(fn.returns)}" if fn.returns is not None else ""
+    return f"({ast.unparse(fn.args)}){returns}"
 
 
 def union_for_or(signature: str) -> str:
