@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from toolfoundry import batch
 from toolfoundry.calls import Calls
 from toolfoundry.core import Candidate, Example, Need, Outcome
-from toolfoundry.errors import Conflict, UsageError
+from toolfoundry.errors import AccessDenied, Conflict, UsageError
 from toolfoundry.facade.records import RecordMethods
 from toolfoundry.facade.tools import ToolMethods
 from toolfoundry.home import Home, InitResult, Workflow
@@ -206,8 +206,13 @@ class Foundry(RecordMethods, ToolMethods):
 
     def cancel(self, request_id: str, *, actor: str | None = None) -> Outcome:
         """Stop a running or pending request at its next step boundary: ``cancelled``, audited. One already approved,
-        merged or ended stays as it is, and the outcome's reason says so (``pipeline/cancel.py``)."""
-        return cancel_request(self._parts, self.request_row(request_id), actor=actor or self.settings.user,
+        merged or ended stays as it is, and the outcome's reason says so (``pipeline/cancel.py``). A foundry bound
+        to a token cancels only its principal's own requests, unless the token may review or administer."""
+        row, who = self.request_row(request_id), self.trust.identity
+        if who is not None and who.name != row.requester and not {"review", "admin"} & set(who.scopes):
+            raise AccessDenied(f"{who.name} may not cancel request {row.id}: {row.requester} made it; only its"
+                               f" requester, a reviewer or an admin may")
+        return cancel_request(self._parts, row, actor=who.name if who else actor or self.settings.user,
                               stop=stop_with_client(self.settings.system_database_url))
 
     def leave(self, request_ids: Iterable[str]) -> list[str]:

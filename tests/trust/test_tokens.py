@@ -147,3 +147,19 @@ def test_the_cli_bootstraps_an_admin_then_manages_with_its_token(home: Path, tmp
     signers = subprocess.run(["git", "--git-dir", str(home / "tools.git"), "show", "main:allowed_signers"],
                              capture_output=True, text=True, check=True).stdout
     assert f'ada namespaces="toolfoundry" {pub(key).read_text().split()[0]}' in signers  # ada's key, on main
+
+
+def test_an_agent_token_cancels_only_its_own_requests_and_a_reviewer_any(people: People) -> None:
+    with people.foundry(people.agent) as agent:
+        mine = agent.propose(Candidate(code=SQUARE))
+    with people.foundry(people.bob) as bob:
+        his = bob.propose(Candidate(code=SQUARE.replace("square", "cube").replace("x * x", "x * x * x")))
+    assert mine.status == his.status == "pending_review"
+    with people.foundry(people.agent) as agent:
+        with pytest.raises(AccessDenied, match="agent7 may not cancel request .*: bob made it"):
+            agent.cancel(his.request_id)
+        assert agent.request_row(his.request_id).status == "pending_review"  # untouched
+        done = agent.cancel(mine.request_id, actor="somebody-else")  # a token's principal is who cancels
+        assert done.status == "cancelled" and "cancelled by agent7" in done.reason
+    with people.foundry(people.bob) as bob:  # bob's token may review: it may cancel another's request
+        assert bob.cancel(his.request_id).status == "cancelled"
