@@ -119,18 +119,37 @@ def throughput(server: PostgresServer, root: Path, n_workers: int, n_tools: int)
         workers.stop()
     deployed = sum(o.status == "deployed" for o in outcomes)
     return {"workers": n_workers, "tools": n_tools, "deployed": deployed, "makespan_s": makespan,
-            "tools_per_s": n_tools / makespan}
+            "tools_per_s": n_tools / makespan, "busy_s": busy(url)}
 
 
-def children(pid: int) -> list[str]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            for child in (task / "children").read_text().split():
-                found.append(Path(f"/proc/{child}/comm").read_text().strip())
-        except OSError:
-            continue
-    return found
+def busy(url: str) -> dict[str, float]:
+    """Seconds each kind of workflow ran (from dequeue to its end), summed over the batch: where the time
+    went. The forge's two (pull request, deliver) run one at a time in the whole cluster."""
+    import psycopg
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT name, sum(updated_at - coalesce(started_at_epoch_ms, created_at)) / 1000.0"
+                            " FROM dbos.workflow_status GROUP BY name").fetchall()
+    return {str(name).removeprefix("Pipeline."): round(float(total), 2) for name, total in rows}
+
+
+def judging(url: str, foundry: Foundry, workers: Workers) -> subprocess.Popen[bytes]:
+    """The worker whose sandbox runs the request's tests now: the executor of its pending ``judge`` workflow,
+    once it has been in the tests stage for a moment (every worker keeps warm jails, so a bwrap child alone
+    does not say which one is validating)."""
+    import psycopg
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT executor_id FROM dbos.workflow_status WHERE name = 'Pipeline.judge'"
+                               " AND status = 'PENDING' LIMIT 1").fetchone()
+        if row is not None:
+            time.sleep(0.5)  # into the tests stage (its test sleeps 3 s)
+            pids = {e.pid for e, _ in foundry.executors() if e.id == row[0]}
+            found = [p for p, _ in workers.procs if p.poll() is None and p.pid in pids]
+            if found:
+                return found[0]
+        time.sleep(0.02)
+    raise SystemExit("no worker took the request's validation within 120 s")
 
 
 def kill_resume(server: PostgresServer, root: Path, kills: int) -> dict[str, object]:
@@ -145,10 +164,7 @@ def kill_resume(server: PostgresServer, root: Path, kills: int) -> dict[str, obj
                 candidate = load_candidate(tool(root / "tools", k, slow=True))
                 thread = threading.Thread(target=lambda c=candidate, out=done: out.append(foundry.propose(c)))
                 thread.start()
-                victim = None
-                while victim is None:
-                    victim = next((p for p, _ in workers.procs if p.poll() is None and "bwrap" in children(p.pid)), None)
-                    time.sleep(0.02)
+                victim = judging(url, foundry, workers)
                 victim.kill()
                 killed = time.time()
                 thread.join(600)
@@ -223,11 +239,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="tf-bench-cluster-") as tmp:
             root = Path(tmp)
             rows = []
-            for n in (int(x) for x in args.workers.split(",")):
+            for n in (int(x) for x in args.workers.split(",") if x):
                 row = throughput(server, root, n, args.tools)
                 rows.append(row)
                 print(f"throughput  {n} worker(s): {row['tools']} tools in {row['makespan_s']:.1f}s"
-                      f" ({row['tools_per_s']:.2f}/s, {row['deployed']} deployed)", flush=True)
+                      f" ({row['tools_per_s']:.2f}/s, {row['deployed']} deployed; busy s: {row['busy_s']})", flush=True)
             results["throughput"] = rows
             if args.kills:
                 results["kill_resume"] = k = kill_resume(server, root, args.kills)
