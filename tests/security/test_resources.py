@@ -13,7 +13,6 @@ from toolfoundry.api import Foundry
 
 from .conftest import assert_alive, attack, escaped, run_direct, sandbox_uid_processes, wait_until_gone
 
-
 pytestmark = pytest.mark.serial  # CPU against wall-clock limits: run where no other test competes for the cores
 
 
