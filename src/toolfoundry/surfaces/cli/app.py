@@ -52,8 +52,9 @@ HomeOpt = Annotated[Path | None, typer.Option("--home", help="Foundry home (defa
                                              " ./.toolfoundry).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 AsOpt = Annotated[str | None, typer.Option("--as", help="Who is acting (default: the logged-in user).")]
-ModelOpt = Annotated[str | None, typer.Option("--model", help="PROVIDER:NAME, e.g. openai:gpt-4.1-mini or"
-                                             " scripted:FILE (default: [generation] model / $TOOLFOUNDRY_MODEL).")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="PROVIDER:NAME, e.g. openai:gpt-4.1-mini,"
+                                             " local:qwen2.5-coder-1.5b (offline), scripted:FILE or scripted:DIR"
+                                             " (default: \\[generation] model / $TOOLFOUNDRY_MODEL).")]
 EXIT = {"deployed": 0, "rejected": 1, "pending_review": 3, "failed": 2, "running": 2, "cancelled": 1}
 
 
