@@ -81,7 +81,8 @@ DEFAULT_TOML = """\
 # scripted:FILE). TOOLFOUNDRY_MODEL and --model override it. The openai backend reads OPENAI_BASE_URL
 # and OPENAI_API_KEY, so any OpenAI-compatible server works (vLLM, Ollama, llama.cpp).
 # model = ""
-# Candidates generated per request before giving up, and the token budget across all of them.
+# Candidates generated per request before giving up, and the token budget across all of them (checked
+# before each model call: the last reply may go past it by up to max_tokens).
 # max_attempts = 3
 # token_budget = 60000
 # Model turns the reference agent may take for one task.
