@@ -303,6 +303,17 @@ def test_run_pytest_reports_counts_for_passing_and_failing_tests(sandbox: BwrapS
     assert len(report.failures) == 1 and "test_wrong" in report.failures[0]
 
 
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_failure_line_reaches_the_host_whole_not_cut_at_80_columns(warm: bool) -> None:
+    box = BwrapSandbox(SandboxSettings(warm=warm))
+    code = "def words(s: str) -> list[str]:\n    return s.split()\n"
+    tests = ("from tool import words\n\ndef test_long():\n"
+             "    assert words('alpha beta gamma delta epsilon') == ['alpha', 'beta', 'gamma', 'delta', 'zeta-end']\n")
+    report = box.run_pytest(code=code, tests=tests, limits=Limits())
+    assert report.failed == 1 and len(report.failures) == 1, report.output_tail
+    assert len(report.failures[0]) > 80 and "zeta-end" in report.failures[0], report.failures
+
+
 def test_run_pytest_without_tests_does_not_run(sandbox: BwrapSandbox) -> None:
     report = sandbox.run_pytest(code="def f() -> int:\n    return 1\n", tests="", limits=Limits())
     assert not report.ran and report.exit_code is None

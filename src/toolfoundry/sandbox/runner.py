@@ -223,6 +223,7 @@ def _pytest(job: dict[str, Any]) -> int:
     os.chdir(WORK)
     sys.path.append(job["pytest_path"])
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    os.environ["COLUMNS"] = "300"  # pytest cuts -rfE lines to the terminal's width (80 here); the host keeps 300
     import pytest  # only the pytest worker needs it
 
     args = ["-q", "-rfE", "-p", "no:cacheprovider", f"--rootdir={WORK}", "test_tool.py"]
