@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
 
+from toolfoundry.testing import loopback
+
 __all__ = ["FakeOpenAIServer", "Reply"]
 
 ReplyKind = Literal["message", "error", "delay", "garbage"]
@@ -141,20 +143,14 @@ class FakeOpenAIServer:
     def start(self) -> FakeOpenAIServer:
         """Bind 127.0.0.1 on a free port and serve in a daemon thread."""
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="FakeOpenAIServer", daemon=True)
-        self._thread.start()
+        self._httpd, self._thread = loopback.serve(("127.0.0.1", 0), handler, name="FakeOpenAIServer",
+                                                   server_class=_QuietServer)
         return self
 
     def stop(self) -> None:
         """Stop serving; wakes any pending ``delay``."""
         self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        loopback.stop(self._httpd, self._thread)
         self._httpd = self._thread = None
 
     def __enter__(self) -> FakeOpenAIServer:
@@ -169,8 +165,7 @@ class FakeOpenAIServer:
         """``http://127.0.0.1:PORT``."""
         if self._httpd is None:
             raise RuntimeError("FakeOpenAIServer is not started; use it as a context manager")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return loopback.url_of(self._httpd)
 
     @property
     def base_url(self) -> str:

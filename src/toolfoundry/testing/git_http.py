@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+from toolfoundry.testing import loopback
 from toolfoundry.testing.git_backend import (
     Access,
     Authenticator,
@@ -148,23 +149,13 @@ class GitHttpServer:
         if self._server is not None:
             raise RuntimeError("server already started")
         handler = type("_BoundGitHandler", (GitHandler,), {"app": self})
-        server = ThreadingHTTPServer(self._address, handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="toolfoundry-git-http", daemon=True)
-        self._thread.start()
+        self._server, self._thread = loopback.serve(self._address, handler, name="toolfoundry-git-http")
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket (idempotent)."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        loopback.stop(self._server, self._thread)
+        self._server = self._thread = None
 
     def __enter__(self) -> GitHttpServer:
         return self.start()
@@ -179,8 +170,7 @@ class GitHttpServer:
         """``http://127.0.0.1:<port>`` (the server must be started)."""
         if self._server is None:
             raise RuntimeError("server not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return loopback.url_of(self._server)
 
     def repo_url(self, owner: str, repo: str, *, token: str | None = None,
                  username: str = "x-access-token") -> str:

@@ -30,13 +30,13 @@ and what tests call to set the scene and read it back.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from toolfoundry.testing import loopback
 from toolfoundry.testing.github.model import (
     _ROLE_RANK,
     API_VERSIONS,
@@ -82,23 +82,13 @@ class FakeGitHub(_Scene):
         if self._server is not None:
             raise RuntimeError("server already started")
         handler = type("_BoundApiHandler", (_ApiHandler,), {"app": self})
-        server = ThreadingHTTPServer(self._address, handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="toolfoundry-fake-github", daemon=True)
-        self._thread.start()
+        self._server, self._thread = loopback.serve(self._address, handler, name="toolfoundry-fake-github")
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket (idempotent)."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        loopback.stop(self._server, self._thread)
+        self._server = self._thread = None
 
     def __enter__(self) -> FakeGitHub:
         return self.start()
@@ -111,8 +101,7 @@ class FakeGitHub(_Scene):
         """``http://127.0.0.1:<port>`` without a trailing slash (the server must be started)."""
         if self._server is None:
             raise RuntimeError("server not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return loopback.url_of(self._server)
 
     @property
     def base_url(self) -> str:
