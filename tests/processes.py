@@ -24,6 +24,18 @@ from typing import IO, Any
 REPO = Path(__file__).resolve().parent.parent
 
 
+def slow_tool(root: Path, seconds: int) -> Path:
+    """``root/echo``: a tool whose pytest test sleeps ``seconds``, so its request stays in the tests stage that long."""
+    tool = root / "echo"
+    tool.mkdir(parents=True, exist_ok=True)
+    (tool / "tool.py").write_text('"""Echo text, slowly tested."""\n\n\ndef echo(text: str) -> str:\n'
+                                  '    """The text, unchanged."""\n    return text\n', encoding="utf-8")
+    (tool / "test_tool.py").write_text(f"import time\n\nfrom tool import echo\n\n\ndef test_echo_slowly():\n"
+                                       f"    time.sleep({seconds})\n    assert echo(\"a\") == \"a\"\n", encoding="utf-8")
+    (tool / "examples.json").write_text('[{"args": {"text": "x"}, "expect": "x"}]', encoding="utf-8")
+    return tool
+
+
 def cli_env(home: Path, user: str = "tester", env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment a CLI process of ``home`` gets (none of the caller's TOOLFOUNDRY_ settings)."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("TOOLFOUNDRY_")}

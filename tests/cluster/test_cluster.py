@@ -30,6 +30,7 @@ from processes import (
     cli_env,
     duplicated_keys,
     merges_of,
+    slow_tool,
     spawn,
     stop_process,
     wait_for,
@@ -87,25 +88,6 @@ def tool_dir(root: Path, i: int) -> Path:
     return d
 
 
-SLOW_TESTS = '''import time
-
-from tool import shout
-
-
-def test_shout_after_a_while():
-    time.sleep(4)
-    assert shout("a") == "A"
-'''
-
-
-def slow_tool(root: Path) -> Path:
-    d = root / "shout"
-    write(d / "tool.py", '"""Shout."""\n\n\ndef shout(text: str) -> str:\n    """Upper case."""\n    return text.upper()\n')
-    write(d / "test_tool.py", SLOW_TESTS)
-    write(d / "examples.json", '[{"args": {"text": "hi"}, "expect": "HI"}]')
-    return d
-
-
 def assert_closed_once(node: Node, rids: list[str]) -> list[dict[str, object]]:
     events = audit_events(node.home, env=node.env)
     closed = Counter(str(e["request_id"]) for e in events if e["kind"] == "request.closed")
@@ -144,7 +126,7 @@ def test_a_worker_killed_in_the_tests_stage_is_finished_by_another(postgres: str
     client = None
     try:
         ids = {a.wait_up(): a, b.wait_up(): b}
-        client = node.spawn("propose", str(slow_tool(tmp_path)), "--json")
+        client = node.spawn("propose", str(slow_tool(tmp_path, 4)), "--json")
         victim = wait_for(lambda: next((w for w in (a, b) if "bwrap" in children(w.pid)), None),
                           "a worker to start the tests in its sandbox")
         os.kill(victim.pid, signal.SIGKILL)

@@ -17,30 +17,14 @@ from processes import (
     children,
     duplicated_keys,
     merges_of,
+    slow_tool,
     spawn,
     stop_process,
     wait_for,
     workers,
 )
 
-from conftest import EXAMPLES, cli_json, run_cli, write
-
-SLOW = '''"""Echo text, slowly tested."""
-
-
-def echo(text: str) -> str:
-    """The text, unchanged."""
-    return text
-'''
-SLOW_TESTS = '''import time
-
-from tool import echo
-
-
-def test_echo_waits_a_little():
-    time.sleep(3)
-    assert echo("a") == "a"
-'''
+from conftest import EXAMPLES, cli_json, run_cli
 
 
 def status_of(home: Path, rid: str) -> str:
@@ -57,10 +41,7 @@ def opened_request(home: Path) -> str | None:
 def test_a_second_propose_does_not_wait_for_the_first(tmp_path: Path) -> None:
     home = tmp_path / "h"
     assert run_cli(home, "init").returncode == 0
-    tool = tmp_path / "echo"
-    write(tool / "tool.py", SLOW)
-    write(tool / "test_tool.py", SLOW_TESTS)
-    write(tool / "examples.json", '[{"args": {"text": "x"}, "expect": "x"}]')
+    tool = slow_tool(tmp_path, 3)
     first = spawn(home, "propose", str(tool))
     try:
         rid = wait_for(lambda: opened_request(home), "the first request to open")

@@ -10,26 +10,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from processes import audit_events, spawn, stop_process, wait_for
+from processes import audit_events, slow_tool, spawn, stop_process, wait_for
 
-from conftest import EXAMPLES, cli_json, run_cli, write
-
-SLOW = '''"""Echo text, slowly tested."""
-
-
-def echo(text: str) -> str:
-    """The text, unchanged."""
-    return text
-'''
-SLOW_TESTS = '''import time
-
-from tool import echo
-
-
-def test_echo_waits_a_while():
-    time.sleep(6)
-    assert echo("a") == "a"
-'''
+from conftest import EXAMPLES, cli_json, run_cli
 
 
 def _pending(home: Path) -> str:
@@ -93,10 +76,7 @@ def test_cancel_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_cancelling_a_running_request_stops_it_and_its_proposer_is_told_in_one_line(tmp_path: Path) -> None:
     home = tmp_path / "h"
     assert run_cli(home, "init").returncode == 0
-    tool = tmp_path / "echo"
-    write(tool / "tool.py", SLOW)
-    write(tool / "test_tool.py", SLOW_TESTS)
-    write(tool / "examples.json", '[{"args": {"text": "x"}, "expect": "x"}]')
+    tool = slow_tool(tmp_path, 6)
     proposer = spawn(home, "propose", str(tool))
     try:
         rid = wait_for(lambda: next((e["request_id"] for e in audit_events(home) if e["kind"] == "request.opened"),
